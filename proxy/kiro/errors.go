@@ -24,12 +24,20 @@ const (
 // response is read. Handlers and the account pool use errors.As on it; nobody
 // matches error strings.
 type UpstreamError struct {
-	Status     int           // HTTP status Kiro returned (0: the call never got an answer)
+	Status     int           // HTTP status Kiro returned (0: the call never got an answer; see Client.Send for exception frames)
 	Reason     string        // Kiro's reason code or one of the Reason constants; may be empty
 	Message    string        // Kiro's message, already scrubbed of anything secret
 	Retry      bool          // a later attempt or another account may succeed
 	RetryAfter time.Duration // from a Retry-After header, 0 if none
+	Err        error         // for Status 0: the transport error (or ErrIdleTimeout)
 }
+
+// Unwrap returns the transport error of a call that got no answer.
+func (e *UpstreamError) Unwrap() error { return e.Err }
+
+// ErrIdleTimeout is wrapped by the error of a call or stream that received
+// nothing for longer than Config.IdleTimeout.
+var ErrIdleTimeout = errors.New("kiro: upstream idle timeout")
 
 func (e *UpstreamError) Error() string {
 	if e.Reason != "" {

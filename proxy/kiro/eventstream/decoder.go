@@ -1,6 +1,7 @@
 package eventstream
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 )
@@ -94,4 +95,19 @@ func (d *Decoder) fill(n int, atBoundary bool) error {
 		}
 	}
 	return nil
+}
+
+// Ready reports whether a whole frame is already buffered, so that Next will
+// return without reading. Callers that flush after each event use it to
+// write a burst of frames that arrived together with one flush.
+func (d *Decoder) Ready() bool {
+	if d.err != nil {
+		return false
+	}
+	n := d.end - d.start
+	if n < preludeLen {
+		return false
+	}
+	total := int(binary.BigEndian.Uint32(d.buf[d.start : d.start+4]))
+	return n >= total
 }

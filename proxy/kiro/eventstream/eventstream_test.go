@@ -222,3 +222,30 @@ func TestMaxFrameOption(t *testing.T) {
 		t.Fatalf("err = %v, want ErrTooLarge", err)
 	}
 }
+
+func TestReady(t *testing.T) {
+	two := Append(Append(nil, Message{Payload: []byte("a")}), Message{Payload: []byte("b")})
+	d := NewDecoder(bytes.NewReader(two)) // one Read returns both frames
+	if d.Ready() {
+		t.Fatal("ready before any read")
+	}
+	if _, err := d.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Ready() {
+		t.Fatal("second frame buffered but not ready")
+	}
+	if _, err := d.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if d.Ready() {
+		t.Fatal("ready with nothing buffered")
+	}
+	half := NewDecoder(iotest.OneByteReader(bytes.NewReader(two)))
+	if _, err := half.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if half.Ready() {
+		t.Fatal("ready although the second frame was not read yet")
+	}
+}

@@ -1,0 +1,633 @@
+package anthropic
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kirotray/kirotray/proxy/activity"
+	"github.com/kirotray/kirotray/proxy/conv"
+	"github.com/kirotray/kirotray/proxy/kiro"
+)
+
+// Backend sends a conversation upstream: kiro.Client behind a small adapter,
+// or a fake in tests.
+type Backend interface {
+	// Send starts one model call. It returns once the upstream has accepted
+	// it; the call ends when ctx does. Errors are typically a
+	// *kiro.UpstreamError or wrap kiro.ErrNoAccount.
+	Send(ctx context.Context, req *conv.Request) (Stream, error)
+}
+
+// Stream is an answer being received.
+type Stream interface {
+	// Next returns the next event, io.EOF after the last one.
+	Next() (kiro.Event, error)
+	// Close releases the stream. The handler calls it once, after cancelling
+	// the context given to Send, possibly while Next blocks in another
+	// goroutine.
+	Close() error
+	// Account names the account serving the call, for logs and activity;
+	// never a secret.
+	Account() string
+}
+
+// Defaults for Handler's zero fields.
+const (
+	DefaultPingInterval  = 25 * time.Second
+	DefaultWindow        = 200_000   // tokens, when Window is nil or does not know a model
+	DefaultMaxImageBytes = 3_750_000 // Bedrock's documented per-image ceiling
+)
+
+// Handler serves the Messages API. Fill in Backend; every other field has a
+// working zero value. Its methods are safe for concurrent use.
+type Handler struct {
+	Backend Backend
+	// Sink receives request_started and request_finished events; nil drops
+	// them. A request refused before its model is known (a bad body) gets
+	// only request_finished.
+	Sink activity.Sink
+	// Logger receives one line per failed request (full error, never a
+	// secret) and debug lines per request; nil means slog.Default().
+	Logger *slog.Logger
+	// Window returns a model's context window in tokens (for usage and the
+	// "prompt is too long" message); nil or a result ≤ 0 means DefaultWindow.
+	Window func(model string) int
+	// MaxImageBytes refuses larger images (decoded size); 0 means
+	// DefaultMaxImageBytes, negative means no limit.
+	MaxImageBytes int
+	// PingInterval is how long a stream may stay silent before a ping event
+	// is sent; 0 means DefaultPingInterval.
+	PingInterval time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// NewID returns message ids (also the request ids); nil means a random
+	// "msg_" id.
+	NewID func() string
+	// ModelList is what /v1/models lists; nil means DefaultModels.
+	ModelList []ModelInfo
+}
+
+// ModelInfo is one entry of /v1/models.
+type ModelInfo struct {
+	ID          string
+	DisplayName string
+	CreatedAt   time.Time
+}
+
+// DefaultModels lists the Claude models every Kiro plan has had, with their
+// release dates. Unknown names are accepted anyway: /v1/messages never
+// refuses a model for not being listed here.
+var DefaultModels = []ModelInfo{
+	{ID: "claude-opus-4-5-20251101", DisplayName: "Claude Opus 4.5", CreatedAt: time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC)},
+	{ID: "claude-haiku-4-5-20251001", DisplayName: "Claude Haiku 4.5", CreatedAt: time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)},
+	{ID: "claude-sonnet-4-5-20250929", DisplayName: "Claude Sonnet 4.5", CreatedAt: time.Date(2025, 9, 29, 0, 0, 0, 0, time.UTC)},
+	{ID: "claude-sonnet-4-20250514", DisplayName: "Claude Sonnet 4", CreatedAt: time.Date(2025, 5, 14, 0, 0, 0, 0, time.UTC)},
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) newID() string {
+	if h.NewID != nil {
+		return h.NewID()
+	}
+	return "msg_" + rand.Text()
+}
+
+func (h *Handler) window(model string) int {
+	if h.Window != nil {
+		if w := h.Window(model); w > 0 {
+			return w
+		}
+	}
+	return DefaultWindow
+}
+
+func (h *Handler) pingInterval() time.Duration {
+	if h.PingInterval > 0 {
+		return h.PingInterval
+	}
+	return DefaultPingInterval
+}
+
+func (h *Handler) maxImageBytes() int {
+	if h.MaxImageBytes == 0 {
+		return DefaultMaxImageBytes
+	}
+	return h.MaxImageBytes
+}
+
+func (h *Handler) publish(ev activity.Request) {
+	if h.Sink != nil {
+		h.Sink.Publish(ev)
+	}
+}
+
+// call is one /v1/messages request on its way through the handler.
+type call struct {
+	id        string
+	start     time.Time
+	client    string
+	model     string
+	stream    bool
+	account   string
+	committed bool // the status line went out: errors go in the body
+	status    int
+	t         *Translator
+}
+
+// Messages serves POST /v1/messages (with or without ?beta=true).
+func (h *Handler) Messages(w http.ResponseWriter, r *http.Request) {
+	c := &call{id: h.newID(), start: h.now(), client: clientName(r.UserAgent())}
+	w.Header().Set("request-id", c.id)
+	err := h.messages(w, r, c)
+	h.finish(w, r, c, err)
+}
+
+func (h *Handler) messages(w http.ResponseWriter, r *http.Request, c *call) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	req, err := ParseRequest(body)
+	if err != nil {
+		return err
+	}
+	// The request's strings alias the body; what outlives the request (the
+	// activity event) gets its own copy, or it would pin the whole body.
+	c.model, c.stream = strings.Clone(req.Model), req.Stream
+	if err := req.checkImages(h.maxImageBytes()); err != nil {
+		return err
+	}
+	cr := req.ToConv()
+	est := conv.EstimateTokens(cr)
+	h.publish(activity.Request{Kind: activity.RequestStarted, ID: c.id, Time: c.start, Client: c.client,
+		API: "anthropic", Model: c.model, Stream: c.stream, InputTokens: est})
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	s, err := h.Backend.Send(ctx, cr)
+	if err != nil {
+		return sendError(err, req.Model, est, h.window(req.Model))
+	}
+	c.account = s.Account()
+	c.t = NewTranslator(TranslatorOptions{
+		MessageID:     c.id,
+		Model:         req.Model,
+		InputTokens:   est,
+		Window:        h.window(req.Model),
+		Thinking:      req.ThinkingRequested(),
+		MaxTokens:     req.MaxTokens,
+		StopSequences: req.StopSequences,
+	})
+	if req.Stream {
+		return h.stream(ctx, cancel, w, c, s)
+	}
+	defer s.Close()
+	return h.collect(ctx, w, c, s)
+}
+
+// item is what the stream reader hands over.
+type item struct {
+	ev  kiro.Event
+	err error
+}
+
+// stream answers with server-sent events: message_start at once, then what
+// each upstream event translates to, flushed event by event, with a ping
+// whenever the upstream stays silent for PingInterval.
+func (h *Handler) stream(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter, c *call, s Stream) error {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	c.committed, c.status = true, http.StatusOK
+	rc := http.NewResponseController(w)
+	var buf []byte
+	out := make([]Event, 0, 8)
+	write := func(evs []Event) error {
+		buf = buf[:0]
+		for i := range evs {
+			buf = AppendSSE(buf, &evs[i])
+		}
+		if _, err := w.Write(buf); err != nil {
+			return fmt.Errorf("%w: write: %w", errClientGone, err)
+		}
+		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return fmt.Errorf("%w: flush: %w", errClientGone, err)
+		}
+		return nil
+	}
+	if err := write(c.t.Start(out)); err != nil {
+		s.Close()
+		return err
+	}
+
+	// Next blocks, so a goroutine reads while this one also watches the
+	// ping timer and the client. It is stopped and waited for on the way out:
+	// cancel and Close unblock Next, stop releases a pending hand-over.
+	items := make(chan item)
+	stop := make(chan struct{})
+	go func() {
+		defer close(items)
+		for {
+			ev, err := s.Next()
+			select {
+			case items <- item{ev, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		cancel()
+		s.Close()
+		for range items { // wait for the reader to exit
+		}
+	}()
+
+	ping := h.pingInterval()
+	timer := time.NewTimer(ping)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			if err := write(append(out[:0], Event{Type: Ping})); err != nil {
+				return err
+			}
+			timer.Reset(ping)
+			continue
+		case it, ok := <-items:
+			if !ok { // cannot happen: the reader leaves only after an error, which ends this loop
+				it.err = io.ErrUnexpectedEOF
+			}
+			var upErr error
+			switch {
+			case it.err == nil:
+				out = c.t.Next(out[:0], it.ev)
+			case errors.Is(it.err, io.EOF):
+				out = c.t.Finish(out[:0])
+			case ctx.Err() != nil:
+				return ctx.Err()
+			default:
+				upErr = it.err
+				_, kind, msg := classify(it.err)
+				out = c.t.Abort(out[:0], kind, msg)
+			}
+			if len(out) > 0 {
+				if err := write(out); err != nil {
+					return err
+				}
+			}
+			if c.t.Done() {
+				if upErr != nil {
+					return &streamedError{err: upErr}
+				}
+				if err := c.t.Err(); err != nil {
+					return &streamedError{err: err}
+				}
+				return nil
+			}
+			if len(out) > 0 {
+				// Only output counts as activity: while a long tool call
+				// arrives in fragments the client sees nothing else.
+				timer.Reset(ping)
+			}
+		}
+	}
+}
+
+// collect answers a non-streaming request: the same translation, folded into
+// one Message.
+func (h *Handler) collect(ctx context.Context, w http.ResponseWriter, c *call, s Stream) error {
+	var acc Accumulator
+	out := make([]Event, 0, 8)
+	for !c.t.Done() {
+		ev, err := s.Next()
+		switch {
+		case err == nil:
+			out = c.t.Next(out[:0], ev)
+		case errors.Is(err, io.EOF):
+			out = c.t.Finish(out[:0])
+		case ctx.Err() != nil:
+			return ctx.Err()
+		default:
+			return err
+		}
+		for i := range out {
+			acc.Add(&out[i])
+		}
+	}
+	if err := c.t.Err(); err != nil {
+		return err // the accumulator has the same error, without its cause
+	}
+	body := acc.Message().AppendJSON(make([]byte, 0, 1024))
+	w.Header().Set("Content-Type", "application/json")
+	c.committed, c.status = true, http.StatusOK
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(body); err != nil {
+		return fmt.Errorf("%w: write: %w", errClientGone, err)
+	}
+	return nil
+}
+
+// errClientGone is wrapped by errors writing to a client that left.
+var errClientGone = errors.New("anthropic: client went away")
+
+// streamedError is an error already reported to the client inside the stream.
+type streamedError struct{ err error }
+
+func (e *streamedError) Error() string { return e.err.Error() }
+func (e *streamedError) Unwrap() error { return e.err }
+
+// finish reports the outcome: the error JSON if nothing was sent yet, a log
+// line, and request_finished.
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, c *call, err error) {
+	log := h.logger()
+	ev := activity.Request{Kind: activity.RequestFinished, ID: c.id, Client: c.client, API: "anthropic",
+		Model: c.model, Account: c.account, Stream: c.stream, Status: c.status}
+	if c.t != nil {
+		u := c.t.Usage()
+		ev.InputTokens, ev.OutputTokens, ev.StopReason = u.InputTokens, u.OutputTokens, c.t.StopReason()
+	}
+	var streamed *streamedError
+	switch {
+	case err == nil:
+	case errors.Is(err, errClientGone) || r.Context().Err() != nil:
+		ev.Error = "client closed the request"
+		log.DebugContext(r.Context(), "client left", "request_id", c.id, "model", c.model, "account", c.account)
+	case errors.As(err, &streamed):
+		_, _, msg := classify(streamed.err)
+		ev.Error = msg
+		log.WarnContext(r.Context(), "stream failed", "request_id", c.id, "model", c.model, "account", c.account, "err", err)
+	default:
+		status, kind, msg := classify(err)
+		ev.Error = msg
+		if !c.committed {
+			ev.Status = status
+			setRetryAfter(w, err)
+			WriteError(w, status, kind, msg)
+		}
+		level := slog.LevelWarn
+		if status < 500 && status != http.StatusTooManyRequests {
+			level = slog.LevelInfo
+		}
+		log.Log(r.Context(), level, "request failed", "request_id", c.id, "status", status, "model", c.model,
+			"account", c.account, "err", err)
+	}
+	now := h.now()
+	ev.Time, ev.Latency = now, now.Sub(c.start)
+	if err == nil {
+		log.DebugContext(r.Context(), "request done", "request_id", c.id, "model", c.model, "account", c.account,
+			"stop_reason", ev.StopReason, "input_tokens", ev.InputTokens, "output_tokens", ev.OutputTokens, "duration", ev.Latency)
+	}
+	h.publish(ev)
+}
+
+// CountTokens serves POST /v1/messages/count_tokens with the estimate that
+// message_start of the same request would carry.
+func (h *Handler) CountTokens(w http.ResponseWriter, r *http.Request) {
+	if err := h.countTokens(w, r); err != nil {
+		status, kind, msg := classify(err)
+		h.logger().InfoContext(r.Context(), "count_tokens failed", "status", status, "err", err)
+		WriteError(w, status, kind, msg)
+	}
+}
+
+func (h *Handler) countTokens(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	req, err := ParseCountTokensRequest(body)
+	if err != nil {
+		return err
+	}
+	n := conv.EstimateTokens(req.ToConv())
+	b := append([]byte(`{"input_tokens":`), strconv.Itoa(n)...)
+	writeJSON(w, http.StatusOK, append(b, '}'))
+	return nil
+}
+
+// Models serves GET /v1/models in the Anthropic shape, all on one page.
+func (h *Handler) Models(w http.ResponseWriter, _ *http.Request) {
+	models := h.ModelList
+	if models == nil {
+		models = DefaultModels
+	}
+	b := []byte(`{"data":[`)
+	for i, m := range models {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":"model","id":`...)
+		b = appendString(b, m.ID)
+		b = append(b, `,"display_name":`...)
+		b = appendString(b, m.DisplayName)
+		b = append(b, `,"created_at":`...)
+		b = appendString(b, m.CreatedAt.UTC().Format(time.RFC3339))
+		b = append(b, '}')
+	}
+	b = append(b, `],"has_more":false,"first_id":`...)
+	if len(models) > 0 {
+		b = appendString(b, models[0].ID)
+		b = append(b, `,"last_id":`...)
+		b = appendString(b, models[len(models)-1].ID)
+	} else {
+		b = append(b, `null,"last_id":null`...)
+	}
+	writeJSON(w, http.StatusOK, append(b, '}'))
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// WriteError writes the Anthropic error JSON,
+// {"type":"error","error":{"type":kind,"message":msg}}, with status.
+func WriteError(w http.ResponseWriter, status int, kind, msg string) {
+	writeJSON(w, status, appendErrorJSON(nil, kind, msg))
+}
+
+// readBody reads the request body in one allocation when its length is known.
+func readBody(r *http.Request) ([]byte, error) {
+	size := 64 << 10
+	if n := r.ContentLength; n > 0 && n < 64<<20 {
+		size = int(n) + 1 // +1: reach EOF without growing
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read request body: %w", err)
+		}
+	}
+}
+
+// clientName names well-known clients from their user agent.
+func clientName(ua string) string {
+	switch {
+	case ua == "":
+		return ""
+	case strings.HasPrefix(ua, "claude-cli/"):
+		return "claude-code"
+	}
+	name, _, _ := strings.Cut(ua, "/")
+	name, _, _ = strings.Cut(name, " ")
+	return strings.ToLower(name)
+}
+
+// apiError is an error with the exact status, type and message the client
+// gets; it wraps the cause for the log.
+type apiError struct {
+	status int
+	kind   string
+	msg    string
+	err    error
+}
+
+func (e *apiError) Error() string { return e.msg + ": " + e.err.Error() }
+func (e *apiError) Unwrap() error { return e.err }
+
+// sendError turns the upstream refusals that need the request's details
+// into their exact client errors.
+func sendError(err error, model string, est, window int) error {
+	var up *kiro.UpstreamError
+	if errors.As(err, &up) {
+		switch up.Reason {
+		case kiro.ReasonContentLength:
+			// The exact wording Claude Code looks for before it compacts. The
+			// upstream counted more than the window even if our estimate did
+			// not, so the number shown is never below the limit.
+			return &apiError{status: http.StatusBadRequest, kind: InvalidRequestError,
+				msg: fmt.Sprintf("prompt is too long: %d tokens > %d maximum", max(est, window+1), window), err: err}
+		case kiro.ReasonInvalidModel:
+			return &apiError{status: http.StatusNotFound, kind: NotFoundError, msg: "model: " + model, err: err}
+		}
+	}
+	return err
+}
+
+// classify maps an error to the status, error type and message the client
+// sees. Messages are chosen here or come from the client's own request, or
+// from an upstream message the kiro package already scrubbed: never a secret.
+func classify(err error) (status int, kind, msg string) {
+	var (
+		ae      *apiError
+		tooBig  *http.MaxBytesError
+		reqErr  *RequestError
+		se      *StreamError
+		up      *kiro.UpstreamError
+		stream  *streamedError
+		invalid = errors.Is(err, ErrInvalidRequest)
+	)
+	if errors.As(err, &stream) {
+		err = stream.err
+	}
+	switch {
+	case errors.As(err, &ae):
+		return ae.status, ae.kind, ae.msg
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge, RequestTooLarge, fmt.Sprintf("request body too large: the limit is %d bytes", tooBig.Limit)
+	case errors.As(err, &reqErr):
+		return http.StatusBadRequest, InvalidRequestError, reqErr.Error()
+	case invalid:
+		return http.StatusBadRequest, InvalidRequestError, "invalid request"
+	case errors.As(err, &se):
+		return statusOf(se.Type), se.Type, se.Message
+	case errors.As(err, &up):
+		return classifyUpstream(up)
+	case errors.Is(err, kiro.ErrNoAccount):
+		return http.StatusUnauthorized, AuthenticationError, "no usable Kiro account: sign in to an account in kirotray"
+	case errors.Is(err, context.DeadlineExceeded):
+		return 529, OverloadedError, "the upstream did not answer in time"
+	}
+	return http.StatusInternalServerError, APIError, "internal error"
+}
+
+func classifyUpstream(up *kiro.UpstreamError) (int, string, string) {
+	switch {
+	case up.Reason == kiro.ReasonContentLength:
+		return http.StatusBadRequest, InvalidRequestError, "prompt is too long"
+	case up.Reason == kiro.ReasonInvalidModel:
+		return http.StatusNotFound, NotFoundError, "model not available"
+	case up.Reason == kiro.ReasonMonthlyQuota || up.Status == http.StatusPaymentRequired:
+		return http.StatusTooManyRequests, RateLimitError, "the Kiro account's monthly quota is used up"
+	case up.Status == http.StatusTooManyRequests:
+		return http.StatusTooManyRequests, RateLimitError, "rate limited upstream: retry later"
+	case up.Status == http.StatusBadRequest:
+		msg := "the upstream refused the request"
+		if up.Message != "" {
+			msg += ": " + up.Message
+		}
+		return http.StatusBadRequest, InvalidRequestError, msg
+	case up.Status == http.StatusUnauthorized || up.Status == http.StatusForbidden:
+		return http.StatusUnauthorized, AuthenticationError, "the Kiro account was refused: sign in again in kirotray"
+	case up.Status == 0 || up.Status == http.StatusRequestTimeout || up.Status >= 500:
+		return 529, OverloadedError, "the upstream is overloaded or unavailable: retry later"
+	}
+	return http.StatusInternalServerError, APIError, fmt.Sprintf("unexpected upstream status %d", up.Status)
+}
+
+// statusOf is the HTTP status that goes with an Anthropic error type.
+func statusOf(kind string) int {
+	switch kind {
+	case InvalidRequestError:
+		return http.StatusBadRequest
+	case AuthenticationError:
+		return http.StatusUnauthorized
+	case PermissionError:
+		return http.StatusForbidden
+	case NotFoundError:
+		return http.StatusNotFound
+	case RequestTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case RateLimitError:
+		return http.StatusTooManyRequests
+	case OverloadedError:
+		return 529
+	}
+	return http.StatusInternalServerError
+}
+
+// setRetryAfter passes the upstream's Retry-After on, in whole seconds.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	var up *kiro.UpstreamError
+	if errors.As(err, &up) && up.RetryAfter > 0 {
+		w.Header().Set("retry-after", strconv.Itoa(int((up.RetryAfter+time.Second-1)/time.Second)))
+	}
+}

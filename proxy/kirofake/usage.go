@@ -1,0 +1,206 @@
+package kirofake
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Model is one entry of the catalogue.
+type Model struct {
+	ID              string
+	Name            string
+	Description     string
+	RateMultiplier  float64 // credits relative to Sonnet
+	MaxInputTokens  int     // the context window contextUsageEvent is relative to
+	MaxOutputTokens int
+}
+
+// DefaultModels returns the catalogue of protocol.md §4.2, with the 1M
+// windows of §4.4 for Opus 4.6+ and Sonnet 4.6.
+func DefaultModels() []Model {
+	m := func(id, name string, rate float64, in int) Model {
+		return Model{ID: id, Name: name, Description: name + " (kirofake)", RateMultiplier: rate,
+			MaxInputTokens: in, MaxOutputTokens: 64_000}
+	}
+	return []Model{
+		m("auto", "Auto", 1.0, 200_000),
+		m("claude-sonnet-4", "Claude Sonnet 4", 1.3, 200_000),
+		m("claude-sonnet-4.5", "Claude Sonnet 4.5", 1.3, 200_000),
+		m("claude-sonnet-4.6", "Claude Sonnet 4.6", 1.3, 1_000_000),
+		m("claude-haiku-4.5", "Claude Haiku 4.5", 0.4, 200_000),
+		m("claude-opus-4.5", "Claude Opus 4.5", 2.2, 200_000),
+		m("claude-opus-4.6", "Claude Opus 4.6", 2.2, 1_000_000),
+		m("claude-opus-4.7", "Claude Opus 4.7", 2.2, 1_000_000),
+		m("claude-opus-4.8", "Claude Opus 4.8", 2.2, 1_000_000),
+		m("deepseek-3.2", "DeepSeek 3.2", 0.25, 128_000),
+		m("glm-5", "GLM 5", 0.25, 200_000),
+		m("minimax-m2.1", "MiniMax M2.1", 0.25, 200_000),
+		m("minimax-m2.5", "MiniMax M2.5", 0.25, 200_000),
+		m("qwen3-coder-next", "Qwen3 Coder Next", 0.25, 256_000),
+	}
+}
+
+// creditLimit is every account's monthly allowance (KIRO PRO).
+const creditLimit = 1000.0
+
+func badQuery(param, value, want string) *apiError {
+	return constraint(param, value, "Member must satisfy enum value set: ["+want+"]")
+}
+
+// usageLimits serves GET /getUsageLimits (protocol.md §11).
+func (s *Server) usageLimits(w http.ResponseWriter, r *http.Request) error {
+	acct, ok := s.bearer(r)
+	if !ok {
+		return errBearer
+	}
+	q := r.URL.Query()
+	if v := q.Get("origin"); v != "AI_EDITOR" {
+		return badQuery("origin", v, "AI_EDITOR")
+	}
+	if v := q.Get("resourceType"); v != "AGENTIC_REQUEST" {
+		return badQuery("resourceType", v, "AGENTIC_REQUEST")
+	}
+	if err := s.checkProfile(acct, q.Get("profileArn")); err != nil && err.Status == http.StatusForbidden {
+		return err
+	}
+	s.mu.Lock()
+	acct.usage.UsageQueries++
+	used := acct.usage.Credits
+	name := acct.name
+	s.mu.Unlock()
+
+	now := s.now().UTC()
+	reset := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
+	resetAt := float64(reset.Unix())
+	used = round(used, 4)
+	type trial struct {
+		Status         string  `json:"freeTrialStatus"`
+		Expiry         float64 `json:"freeTrialExpiry"`
+		Usage          int     `json:"currentUsage"`
+		UsagePrecision float64 `json:"currentUsageWithPrecision"`
+		Limit          int     `json:"usageLimit"`
+		LimitPrecision float64 `json:"usageLimitWithPrecision"`
+	}
+	type breakdown struct {
+		ResourceType      string  `json:"resourceType"`
+		Unit              string  `json:"unit"`
+		Currency          string  `json:"currency"`
+		DisplayName       string  `json:"displayName"`
+		DisplayNamePlural string  `json:"displayNamePlural"`
+		Usage             int     `json:"currentUsage"`
+		UsagePrecision    float64 `json:"currentUsageWithPrecision"`
+		Overages          int     `json:"currentOverages"`
+		OveragesPrecision float64 `json:"currentOveragesWithPrecision"`
+		Limit             int     `json:"usageLimit"`
+		LimitPrecision    float64 `json:"usageLimitWithPrecision"`
+		NextDateReset     float64 `json:"nextDateReset"`
+		OverageRate       float64 `json:"overageRate"`
+		OverageCap        int     `json:"overageCap"`
+		FreeTrial         trial   `json:"freeTrialInfo"`
+		Bonuses           []any   `json:"bonuses"`
+	}
+	body := map[string]any{
+		"nextDateReset":  resetAt,
+		"daysUntilReset": int(math.Ceil(reset.Sub(now).Hours() / 24)),
+		"subscriptionInfo": map[string]string{
+			"subscriptionTitle": "KIRO PRO", "type": "Q_DEVELOPER_STANDALONE_PRO",
+			"overageCapability": "OVERAGE_CAPABLE", "upgradeCapability": "UPGRADE_CAPABLE",
+			"subscriptionManagementTarget": "MANAGE",
+		},
+		"overageConfiguration": map[string]string{"overageStatus": "DISABLED"},
+		"usageBreakdownList": []breakdown{{
+			ResourceType: "CREDIT", Unit: "INVOCATIONS", Currency: "USD", DisplayName: "Credit", DisplayNamePlural: "Credits",
+			Usage: int(used), UsagePrecision: used, Limit: int(creditLimit), LimitPrecision: creditLimit,
+			NextDateReset: resetAt, OverageRate: 0.04, OverageCap: 10000,
+			FreeTrial: trial{Status: "EXPIRED", Expiry: float64(reset.AddDate(0, -2, 0).Unix()), Limit: 500, LimitPrecision: 500},
+			Bonuses:   []any{},
+		}},
+	}
+	if q.Get("isEmailRequired") == "true" {
+		body["userInfo"] = map[string]string{"email": name + "@example.com", "userId": "d-9067" + strconv.Itoa(len(name)) + "." + name}
+	}
+	writeJSON(w, http.StatusOK, body)
+	return nil
+}
+
+// listModels serves GET /ListAvailableModels, paginated by maxResults/nextToken.
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
+	acct, ok := s.bearer(r)
+	if !ok {
+		return errBearer
+	}
+	q := r.URL.Query()
+	if v := q.Get("origin"); v != "AI_EDITOR" {
+		return badQuery("origin", v, "AI_EDITOR")
+	}
+	if err := s.checkProfile(acct, q.Get("profileArn")); err != nil && err.Status == http.StatusForbidden {
+		return err
+	}
+	start, limit := 0, len(s.models)
+	if v := q.Get("nextToken"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > len(s.models) {
+			return constraint("nextToken", v, "Member must be a token this operation returned")
+		}
+		start = n
+	}
+	if v := q.Get("maxResults"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return constraint("maxResults", v, "Member must have value between 1 and 100")
+		}
+		limit = n
+	}
+	end := min(start+limit, len(s.models))
+	type limits struct {
+		In  int `json:"maxInputTokens"`
+		Out int `json:"maxOutputTokens"`
+	}
+	type model struct {
+		ID             string   `json:"modelId"`
+		Name           string   `json:"modelName"`
+		Description    string   `json:"description"`
+		RateMultiplier float64  `json:"rateMultiplier"`
+		RateUnit       string   `json:"rateUnit"`
+		TokenLimits    limits   `json:"tokenLimits"`
+		InputTypes     []string `json:"supportedInputTypes"`
+		PromptCache    bool     `json:"supportsPromptCache"`
+	}
+	conv := func(m Model) model {
+		return model{ID: m.ID, Name: m.Name, Description: m.Description, RateMultiplier: m.RateMultiplier, RateUnit: "credit",
+			TokenLimits: limits{m.MaxInputTokens, m.MaxOutputTokens}, InputTypes: []string{"TEXT", "IMAGE"}, PromptCache: true}
+	}
+	out := struct {
+		Models       []model `json:"models"`
+		DefaultModel *model  `json:"defaultModel,omitempty"`
+		NextToken    string  `json:"nextToken,omitempty"`
+	}{Models: []model{}}
+	for _, m := range s.models[start:end] {
+		out.Models = append(out.Models, conv(m))
+	}
+	if len(s.models) > 0 {
+		d := conv(s.models[0])
+		out.DefaultModel = &d
+	}
+	if end < len(s.models) {
+		out.NextToken = strconv.Itoa(end)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// listProfiles serves POST /ListAvailableProfiles: the caller's one profile.
+func (s *Server) listProfiles(w http.ResponseWriter, r *http.Request) error {
+	acct, ok := s.bearer(r)
+	if !ok {
+		return errBearer
+	}
+	profiles := []map[string]string{}
+	if acct.profileARN != "" {
+		profiles = append(profiles, map[string]string{"arn": acct.profileARN, "profileName": acct.name})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"profiles": profiles})
+	return nil
+}
