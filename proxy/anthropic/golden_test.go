@@ -165,10 +165,10 @@ func TestGolden(t *testing.T) {
 			}
 			want, err := os.ReadFile(path)
 			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
+				t.Fatalf("%v (run go test ./proxy/anthropic -run TestGolden -update to create it)", err)
 			}
 			if !bytes.Equal(got, want) {
-				t.Errorf("transcript differs from %s (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
+				t.Errorf("transcript differs from %s (go test ./proxy/anthropic -run TestGolden -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
 			}
 		})
 	}

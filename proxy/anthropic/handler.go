@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kirotray/kirotray/proxy/activity"
@@ -190,14 +191,16 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request, c *call) erro
 		return sendError(err, req.Model, est, h.window(req.Model))
 	}
 	c.account = s.Account()
+	// Clone what the translator keeps: strings of req alias the body, which
+	// must not stay pinned for the whole stream.
 	c.t = NewTranslator(TranslatorOptions{
 		MessageID:     c.id,
-		Model:         req.Model,
+		Model:         c.model,
 		InputTokens:   est,
 		Window:        h.window(req.Model),
 		Thinking:      req.ThinkingRequested(),
 		MaxTokens:     req.MaxTokens,
-		StopSequences: req.StopSequences,
+		StopSequences: cloneStrings(req.StopSequences),
 	})
 	if req.Stream {
 		return h.stream(ctx, cancel, w, c, s)
@@ -206,25 +209,34 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request, c *call) erro
 	return h.collect(ctx, w, c, s)
 }
 
-// item is what the stream reader hands over.
-type item struct {
-	ev  kiro.Event
-	err error
-}
+// flushDeferrer is implemented by streams that can tell whether another
+// event is already buffered (kiro.Stream): a burst of frames that arrived
+// together is then written with one flush instead of one each.
+type flushDeferrer interface{ Ready() bool }
 
 // stream answers with server-sent events: message_start at once, then what
-// each upstream event translates to, flushed event by event, with a ping
-// whenever the upstream stays silent for PingInterval.
+// each upstream event translates to, flushed as soon as no further upstream
+// event is already waiting, with a ping whenever the client has seen nothing
+// for PingInterval. The ping is a timer callback, not a polling loop, and
+// events are read on the request's own goroutine.
 func (h *Handler) stream(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter, c *call, s Stream) error {
+	defer s.Close()
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	c.committed, c.status = true, http.StatusOK
 	rc := http.NewResponseController(w)
-	var buf []byte
-	out := make([]Event, 0, 8)
-	write := func(evs []Event) error {
+	ready, _ := s.(flushDeferrer)
+
+	// mu serialises writes to w between this goroutine and the ping timer.
+	var (
+		mu       sync.Mutex
+		buf      []byte
+		finished bool
+		writeErr error
+	)
+	write := func(evs []Event, flush bool) error {
 		buf = buf[:0]
 		for i := range evs {
 			buf = AppendSSE(buf, &evs[i])
@@ -232,92 +244,86 @@ func (h *Handler) stream(ctx context.Context, cancel context.CancelFunc, w http.
 		if _, err := w.Write(buf); err != nil {
 			return fmt.Errorf("%w: write: %w", errClientGone, err)
 		}
+		if !flush {
+			return nil
+		}
 		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return fmt.Errorf("%w: flush: %w", errClientGone, err)
 		}
 		return nil
 	}
-	if err := write(c.t.Start(out)); err != nil {
-		s.Close()
-		return err
+	interval := h.pingInterval()
+	var ping *time.Timer
+	ping = time.AfterFunc(interval, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if finished || writeErr != nil {
+			return
+		}
+		if writeErr = write([]Event{{Type: Ping}}, true); writeErr != nil {
+			cancel() // the client is gone: unblock the upstream read
+			return
+		}
+		ping.Reset(interval)
+	})
+	defer func() {
+		mu.Lock()
+		finished = true
+		mu.Unlock()
+		ping.Stop()
+	}()
+	emit := func(evs []Event, flush bool) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if writeErr != nil {
+			return writeErr
+		}
+		if writeErr = write(evs, flush); writeErr != nil {
+			return writeErr
+		}
+		if flush {
+			ping.Reset(interval) // only what the client sees counts as activity
+		}
+		return nil
 	}
 
-	// Next blocks, so a goroutine reads while this one also watches the
-	// ping timer and the client. It is stopped and waited for on the way out:
-	// cancel and Close unblock Next, stop releases a pending hand-over.
-	items := make(chan item)
-	stop := make(chan struct{})
-	go func() {
-		defer close(items)
-		for {
-			ev, err := s.Next()
-			select {
-			case items <- item{ev, err}:
-			case <-stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	defer func() {
-		close(stop)
-		cancel()
-		s.Close()
-		for range items { // wait for the reader to exit
-		}
-	}()
-
-	ping := h.pingInterval()
-	timer := time.NewTimer(ping)
-	defer timer.Stop()
+	out := make([]Event, 0, 8)
+	// Anthropic's streams follow message_start with a ping at once.
+	if err := emit(append(c.t.Start(out), Event{Type: Ping}), true); err != nil {
+		return err
+	}
 	for {
-		select {
-		case <-ctx.Done():
+		ev, err := s.Next()
+		var upErr error
+		switch {
+		case err == nil:
+			out = c.t.Next(out[:0], ev)
+		case errors.Is(err, io.EOF):
+			out = c.t.Finish(out[:0])
+		case ctx.Err() != nil:
+			if writeErr != nil {
+				return writeErr
+			}
 			return ctx.Err()
-		case <-timer.C:
-			if err := write(append(out[:0], Event{Type: Ping})); err != nil {
+		default:
+			upErr = err
+			_, kind, msg := classify(err)
+			out = c.t.Abort(out[:0], kind, msg)
+		}
+		if len(out) > 0 {
+			flush := c.t.Done() || ready == nil || !ready.Ready()
+			if err := emit(out, flush); err != nil {
 				return err
 			}
-			timer.Reset(ping)
-			continue
-		case it, ok := <-items:
-			if !ok { // cannot happen: the reader leaves only after an error, which ends this loop
-				it.err = io.ErrUnexpectedEOF
+		}
+		if c.t.Done() {
+			if upErr != nil {
+				return &streamedError{err: upErr}
 			}
-			var upErr error
-			switch {
-			case it.err == nil:
-				out = c.t.Next(out[:0], it.ev)
-			case errors.Is(it.err, io.EOF):
-				out = c.t.Finish(out[:0])
-			case ctx.Err() != nil:
-				return ctx.Err()
-			default:
-				upErr = it.err
-				_, kind, msg := classify(it.err)
-				out = c.t.Abort(out[:0], kind, msg)
+			if err := c.t.Err(); err != nil {
+				return &streamedError{err: err}
 			}
-			if len(out) > 0 {
-				if err := write(out); err != nil {
-					return err
-				}
-			}
-			if c.t.Done() {
-				if upErr != nil {
-					return &streamedError{err: upErr}
-				}
-				if err := c.t.Err(); err != nil {
-					return &streamedError{err: err}
-				}
-				return nil
-			}
-			if len(out) > 0 {
-				// Only output counts as activity: while a long tool call
-				// arrives in fragments the client sees nothing else.
-				timer.Reset(ping)
-			}
+			return nil
 		}
 	}
 }
@@ -630,4 +636,15 @@ func setRetryAfter(w http.ResponseWriter, err error) {
 	if errors.As(err, &up) && up.RetryAfter > 0 {
 		w.Header().Set("retry-after", strconv.Itoa(int((up.RetryAfter+time.Second-1)/time.Second)))
 	}
+}
+
+func cloneStrings(ss []string) []string {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.Clone(s)
+	}
+	return out
 }

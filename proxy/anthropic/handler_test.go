@@ -351,8 +351,8 @@ func TestSDKToolRoundTrip(t *testing.T) {
 		t.Fatalf("last request: %d tools, %d messages", len(last.Tools), len(last.Messages))
 	}
 	wantCalls := []struct{ id, name, input string }{
-		{"tooluse_1", "Bash", `{"command":"ls -la"}`},
-		{"tooluse_2", "Read", `{"file_path":"/src/main.go"}`},
+		{"toolu_1", "Bash", `{"command":"ls -la"}`},
+		{"toolu_2", "Read", `{"file_path":"/src/main.go"}`},
 	}
 	for i, w := range wantCalls {
 		a := last.Messages[1+2*i]

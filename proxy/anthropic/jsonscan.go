@@ -19,7 +19,6 @@ type scanner struct {
 	data  []byte
 	pos   int
 	depth int
-	buf   []byte // scratch for decoding keys
 	arena []byte // decoded strings, appended and never overwritten
 }
 
@@ -397,7 +396,7 @@ func (s *scanner) decode(start, i int) (string, error) {
 	}
 }
 
-// key reads an object key; the result is valid until the next key.
+// key reads an object key; without escapes (the norm) it aliases the body.
 func (s *scanner) key() ([]byte, error) {
 	start := s.pos + 1
 	end, decode, err := s.scanString()
@@ -405,65 +404,10 @@ func (s *scanner) key() ([]byte, error) {
 		return nil, err
 	}
 	if !decode {
-		return s.data[start:end], nil
+		return s.data[start:end:end], nil
 	}
-	s.buf = unescape(s.buf[:0], s.data[start:end])
-	return s.buf, nil
-}
-
-// unescape appends the decoded contents of a validated string to b, the way
-// encoding/json decodes: invalid UTF-8 and lone surrogates become U+FFFD.
-func unescape(b, d []byte) []byte {
-	for i := 0; i < len(d); {
-		j := plainRun(d, i)
-		b = append(b, d[i:j]...)
-		i = j
-		if i >= len(d) {
-			break
-		}
-		if c := d[i]; c != '\\' {
-			r, size := utf8.DecodeRune(d[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = utf8.AppendRune(b, utf8.RuneError)
-			} else {
-				b = append(b, d[i:i+size]...)
-			}
-			i += size
-			continue
-		}
-		switch e := d[i+1]; e {
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			r, _ := hex4(d[i+2:])
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if i+6 <= len(d) && d[i] == '\\' && d[i+1] == 'u' {
-					r2, _ := hex4(d[i+2:])
-					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						b = utf8.AppendRune(b, dec)
-						i += 6
-						continue
-					}
-				}
-				r = utf8.RuneError
-			}
-			b = utf8.AppendRune(b, r)
-			continue
-		default: // '"', '\\', '/'
-			b = append(b, e)
-		}
-		i += 2
-	}
-	return b
+	k, err := s.decode(start, start)
+	return []byte(k), err
 }
 
 func hex4(b []byte) (rune, bool) {

@@ -19,7 +19,7 @@ import (
 )
 
 // ErrInvalidRequest is wrapped by every error a request body causes.
-var ErrInvalidRequest = errors.New("invalid request")
+var ErrInvalidRequest = errors.New("anthropic: invalid request")
 
 // RequestError says what is wrong with a request body: the offending field by
 // its dotted path, or the byte offset of a JSON syntax error. Its text
@@ -158,11 +158,9 @@ type ThinkingConfig struct {
 	BudgetTokens int
 }
 
-// Limits on what is accepted in a request.
-const (
-	// thinkingSuffixBudget is the budget a "-thinking" model name asks for.
-	thinkingSuffixBudget = 20000
-)
+// thinkingSuffixBudget is the thinking budget a "-thinking" model name asks
+// for (the value kiro.rs uses).
+const thinkingSuffixBudget = 20000
 
 var emptyObject = json.RawMessage(`{}`)
 
@@ -352,7 +350,7 @@ func (s *scanner) messages(r *Request) error {
 			switch {
 			case m.Role == "":
 				err = at(fieldErr("required"), "role")
-			case m.Role != "user" && m.Role != "assistant":
+			case m.Role != "user" && m.Role != "assistant" && m.Role != "system" && m.Role != "developer":
 				err = at(fieldErr("unsupported role %q: use user or assistant (system text goes in the top-level system field)", m.Role), "role")
 			case !hasContent:
 				err = at(fieldErr("required"), "content")
@@ -775,7 +773,7 @@ func (r *Request) ToConv() *conv.Request {
 	}
 	for i := range r.Messages {
 		m := &r.Messages[i]
-		role := conv.User
+		role := conv.User // also for "system" and "developer" messages (Claude Code sends mid-conversation system messages)
 		if m.Role == "assistant" {
 			role = conv.Assistant
 		}

@@ -32,8 +32,8 @@ func TestParseRequestErrors(t *testing.T) {
 		{"missing messages", `{"model":"m","max_tokens":1}`, "messages: required"},
 		{"empty messages", `{"model":"m","max_tokens":1,"messages":[]}`, "messages: at least one message is required"},
 		{"messages not array", `{"model":"m","max_tokens":1,"messages":{}}`, "messages: expected an array, got an object"},
-		{"bad role", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"a"},{"role":"system","content":"b"}]}`,
-			`messages.1.role: unsupported role "system": use user or assistant (system text goes in the top-level system field)`},
+		{"bad role", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"a"},{"role":"tool","content":"b"}]}`,
+			`messages.1.role: unsupported role "tool": use user or assistant (system text goes in the top-level system field)`},
 		{"missing content", `{"model":"m","max_tokens":1,"messages":[{"role":"user"}]}`, "messages.0.content: required"},
 		{"content number", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":5}]}`,
 			"messages.0.content: expected a string or an array of content blocks, got a number"},
@@ -351,4 +351,40 @@ func FuzzParseRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzScanString checks the string decoder against encoding/json.
+func FuzzScanString(f *testing.F) {
+	for _, s := range []string{`"a\"b\\c\/d\b\f\n\r\t"`, `"\u00e9\ud83d\ude00\ud83d"`, "\"caf\xc3\xa9 \xff\\n\"", `"unterminated`, `"\u12"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) == 0 || in[0] != '"' {
+			return
+		}
+		s := &scanner{data: in}
+		got, err := s.str()
+		var want string
+		wantErr := json.Unmarshal(in[:max(s.pos, 1)], &want)
+		if err != nil {
+			return // encoding/json may fail later in the input; only compare successes
+		}
+		if wantErr != nil || got != want {
+			t.Fatalf("%q: got %q, encoding/json %q (%v)", in, got, want, wantErr)
+		}
+		s2 := &scanner{data: in}
+		if err := s2.skipString(); err != nil || s2.pos != s.pos {
+			t.Fatalf("%q: skipString disagrees: %v at %d, str at %d", in, err, s2.pos, s.pos)
+		}
+	})
+}
+
+func TestEscapedKeys(t *testing.T) {
+	req, err := ParseRequest([]byte(`{"mod\u0065l":"m","max_tok\u0065ns":3,"messages":[{"r\u006fle":"user","content":"x"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Model != "m" || req.MaxTokens != 3 || req.Messages[0].Role != "user" {
+		t.Errorf("got %+v", req)
+	}
 }

@@ -592,13 +592,15 @@ func (t *Translator) finishTool(out []Event) []Event {
 		Event{Type: ContentBlockStop, Index: i})
 }
 
-// toolID gives a Kiro tool call id the toolu_ form Anthropic clients expect.
-// Kiro's own ids (tooluse_…) already have it and are kept, so the id the
-// client sends back in history is the one Kiro issued.
+// toolID gives a Kiro tool call id the toolu_ form Anthropic clients expect:
+// tooluse_X becomes toolu_X. The client sends that id back in history, and
+// Kiro accepts any id there, so no mapping back is needed.
 func (t *Translator) toolID(id string, index int) string {
 	switch {
-	case strings.HasPrefix(id, "toolu"):
+	case strings.HasPrefix(id, "toolu_"):
 		return id
+	case strings.HasPrefix(id, "tooluse_"):
+		return "toolu_" + strings.TrimPrefix(id, "tooluse_")
 	case id == "":
 		return "toolu_" + strings.TrimPrefix(t.opts.MessageID, "msg_") + "_" + strconv.Itoa(index)
 	}

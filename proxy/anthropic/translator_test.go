@@ -76,14 +76,14 @@ func TestTranslator(t *testing.T) {
 			[]kiro.Event{kiro.Text{Content: "\n\n"}}, "", StopEndTurn},
 		{"thinking closed by a tool call", thinking,
 			[]kiro.Event{kiro.Text{Content: "<thinking>look</thin"}, kiro.ToolUse{ID: "tooluse_1", Name: "Ls", Input: "{}", Stop: true}},
-			"thinking:look</thin|tool:tooluse_1:Ls:{}", StopToolUse},
+			"thinking:look</thin|tool:toolu_1:Ls:{}", StopToolUse},
 		{"reasoning dropped without thinking", TranslatorOptions{},
 			[]kiro.Event{kiro.Reasoning{Text: "secret plan"}, kiro.Text{Content: "hi"}}, "text:hi", StopEndTurn},
 		{"reasoning after tags ignored", thinking,
 			[]kiro.Event{kiro.Text{Content: "<thinking>a</thinking>b"}, kiro.Reasoning{Text: "again"}}, "thinking:a|text:b", StopEndTurn},
 		{"text, tool, text", TranslatorOptions{},
 			[]kiro.Event{kiro.Text{Content: "a"}, kiro.ToolUse{ID: "tooluse_1", Name: "X", Input: `{"k":1}`, Stop: true}, kiro.Text{Content: "b"}},
-			`text:a|tool:tooluse_1:X:{"k":1}|text:b`, StopToolUse},
+			`text:a|tool:toolu_1:X:{"k":1}|text:b`, StopToolUse},
 		{"complete tool emitted before later text", TranslatorOptions{},
 			[]kiro.Event{kiro.ToolUse{ID: "call_1", Name: "X", Input: `{"k":1}`}, kiro.Text{Content: "after"}},
 			`tool:toolu_call_1:X:{"k":1}|text:after`, StopToolUse},
@@ -205,7 +205,7 @@ func TestMessageJSON(t *testing.T) {
 	got := string(m.AppendJSON(nil))
 	want := `{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[` +
 		`{"type":"thinking","thinking":"hm","signature":""},{"type":"text","text":"Hi \"there\"\u2028"},` +
-		`{"type":"tool_use","id":"tooluse_1","name":"Run","input":{"a": [1, 2]}}],` +
+		`{"type":"tool_use","id":"toolu_1","name":"Run","input":{"a": [1, 2]}}],` +
 		`"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":7,"output_tokens":8,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}`
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
