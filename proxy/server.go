@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -191,6 +192,7 @@ func (s *Server) routes() (http.Handler, error) {
 		Sink:    s.cfg.Sink,
 		Logger:  s.cfg.Logger,
 		Window:  s.cfg.Window,
+		Admit:   newAdmission(max(4, 2*runtime.GOMAXPROCS(0))),
 	}
 	r := httprouter.New()
 	r.RedirectTrailingSlash = false
@@ -227,6 +229,24 @@ func (s *Server) routes() (http.Handler, error) {
 	}
 	// Outermost first: panic recovery, then Host/Origin, then the body limit.
 	return s.recoverPanics(s.checkHostOrigin(s.limitBody(r))), nil
+}
+
+// newAdmission bounds how many requests are read, translated and sent
+// upstream at once. Streams themselves are not limited: a request leaves
+// its slot as soon as its upstream call is out, so a burst of hundreds of
+// ~100 KB requests never holds hundreds of bodies in memory together (the
+// CPU could not work on more than a few at a time anyway).
+func newAdmission(slots int) func(ctx context.Context) (func(), error) {
+	sem := make(chan struct{}, slots)
+	release := func() { <-sem }
+	return func(ctx context.Context) (func(), error) {
+		select {
+		case sem <- struct{}{}:
+			return release, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -74,6 +74,20 @@ type Handler struct {
 	NewID func() string
 	// ModelList is what /v1/models lists; nil means DefaultModels.
 	ModelList []ModelInfo
+	// Admit, if set, is called before a request body is read; the request
+	// holds what it returns until its upstream call has been sent (not for
+	// the whole stream). The server uses it to bound how many ~100 KB bodies
+	// are read and translated at once, so a burst of hundreds of streams
+	// does not hold hundreds of bodies in memory together.
+	Admit func(ctx context.Context) (release func(), err error)
+}
+
+// admit waits for a slot of h.Admit; without one it returns at once.
+func (h *Handler) admit(ctx context.Context) (func(), error) {
+	if h.Admit == nil {
+		return func() {}, nil
+	}
+	return h.Admit(ctx)
 }
 
 // ModelInfo is one entry of /v1/models.
@@ -165,19 +179,64 @@ func (h *Handler) Messages(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) messages(w http.ResponseWriter, r *http.Request, c *call) error {
-	body, err := readBody(r)
+	release, err := h.admit(r.Context())
 	if err != nil {
 		return err
+	}
+	s, req, est, err := h.prepare(r, c)
+	release() // body and request are no longer needed: the next one may start
+	if err != nil {
+		return err
+	}
+	defer s.cancel()
+	c.account = s.Account()
+	c.t = NewTranslator(TranslatorOptions{
+		MessageID:     c.id,
+		Model:         c.model,
+		InputTokens:   est,
+		Window:        h.window(c.model),
+		Thinking:      req.thinking,
+		MaxTokens:     req.maxTokens,
+		StopSequences: req.stopSequences,
+	})
+	if c.stream {
+		return h.stream(s.ctx, s.cancel, w, c, s.Stream)
+	}
+	defer s.Close()
+	return h.collect(s.ctx, w, c, s.Stream)
+}
+
+// prepared is what outlives the body of a request: copies of the few
+// fields the translator needs, so that the ~100 KB body (which the parsed
+// request's strings alias) is garbage once the upstream call is sent.
+type prepared struct {
+	thinking      bool
+	maxTokens     int
+	stopSequences []string
+}
+
+// openStream is an upstream stream with the context that bounds it.
+type openStream struct {
+	Stream
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// prepare reads and parses the body and sends the upstream call.
+func (h *Handler) prepare(r *http.Request, c *call) (*openStream, prepared, int, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, prepared{}, 0, err
 	}
 	req, err := ParseRequest(body)
 	if err != nil {
-		return err
+		return nil, prepared{}, 0, err
 	}
 	// The request's strings alias the body; what outlives the request (the
-	// activity event) gets its own copy, or it would pin the whole body.
+	// activity event, the translator) gets its own copy.
 	c.model, c.stream = strings.Clone(req.Model), req.Stream
 	if err := req.checkImages(h.maxImageBytes()); err != nil {
-		return err
+		return nil, prepared{}, 0, err
 	}
 	cr := req.ToConv()
 	est := conv.EstimateTokens(cr)
@@ -185,28 +244,13 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request, c *call) erro
 		API: "anthropic", Model: c.model, Stream: c.stream, InputTokens: est})
 
 	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
 	s, err := h.Backend.Send(ctx, cr)
 	if err != nil {
-		return sendError(err, req.Model, est, h.window(req.Model))
+		cancel()
+		return nil, prepared{}, 0, sendError(err, c.model, est, h.window(c.model))
 	}
-	c.account = s.Account()
-	// Clone what the translator keeps: strings of req alias the body, which
-	// must not stay pinned for the whole stream.
-	c.t = NewTranslator(TranslatorOptions{
-		MessageID:     c.id,
-		Model:         c.model,
-		InputTokens:   est,
-		Window:        h.window(req.Model),
-		Thinking:      req.ThinkingRequested(),
-		MaxTokens:     req.MaxTokens,
-		StopSequences: cloneStrings(req.StopSequences),
-	})
-	if req.Stream {
-		return h.stream(ctx, cancel, w, c, s)
-	}
-	defer s.Close()
-	return h.collect(ctx, w, c, s)
+	p := prepared{thinking: req.ThinkingRequested(), maxTokens: req.MaxTokens, stopSequences: cloneStrings(req.StopSequences)}
+	return &openStream{Stream: s, ctx: ctx, cancel: cancel}, p, est, nil
 }
 
 // flushDeferrer is implemented by streams that can tell whether another
