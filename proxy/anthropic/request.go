@@ -773,11 +773,22 @@ func (r *Request) ToConv() *conv.Request {
 	}
 	for i := range r.Messages {
 		m := &r.Messages[i]
-		role := conv.User // also for "system" and "developer" messages (Claude Code sends mid-conversation system messages)
+		role := conv.User
 		if m.Role == "assistant" {
 			role = conv.Assistant
 		}
-		c.Messages = append(c.Messages, conv.Message{Role: role, Content: appendBlocks(make([]conv.Block, 0, len(m.Content)), m.Content)})
+		content := appendBlocks(make([]conv.Block, 0, len(m.Content)), m.Content)
+		if m.Role == "system" || m.Role == "developer" {
+			// Claude Code sends system messages mid-conversation (e.g. the list
+			// of agent types). Kiro has only user and assistant turns: keep the
+			// text in place, marked the way Claude Code marks its own context.
+			for j := range content {
+				if content[j].Type == conv.Text {
+					content[j].Text = "<system-reminder>\n" + content[j].Text + "\n</system-reminder>"
+				}
+			}
+		}
+		c.Messages = append(c.Messages, conv.Message{Role: role, Content: content})
 	}
 	for i := range r.Tools {
 		t := &r.Tools[i]

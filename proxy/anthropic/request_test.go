@@ -388,3 +388,20 @@ func TestEscapedKeys(t *testing.T) {
 		t.Errorf("got %+v", req)
 	}
 }
+
+func TestSystemRoleMessagesBecomeMarkedUserText(t *testing.T) {
+	// Claude Code 2.1.x sends a "system" message between user turns.
+	req, err := ParseRequest([]byte(`{"model":"claude-opus-4-8","max_tokens":64,"messages":[
+		{"role":"user","content":[{"type":"text","text":"say hi"}]},
+		{"role":"system","content":"Available agent types: claude"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := req.ToConv()
+	if len(c.Messages) != 2 || c.Messages[1].Role != conv.User {
+		t.Fatalf("messages: %+v", c.Messages)
+	}
+	if got, want := c.Messages[1].Content[0].Text, "<system-reminder>\nAvailable agent types: claude\n</system-reminder>"; got != want {
+		t.Fatalf("system text = %q, want %q", got, want)
+	}
+}
