@@ -113,7 +113,11 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	}()
 
 	client := kiro.New(kiro.Config{BaseURL: kiroAPI, Accounts: accounts, Logger: log, Version: cfg.Version})
+	hub := NewHub(log)
+	defer hub.Close()
 	srv, err := proxy.New(proxy.Config{
+		Sink:        hub,
+		Routes:      []proxy.Route{{Method: http.MethodGet, Path: "/ws", Handler: hub}},
 		Addr:        cfg.Listen,
 		AllowRemote: cfg.AllowRemote,
 		APIKey:      key,

@@ -13,9 +13,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/gorilla/websocket"
 
 	"github.com/kirotray/kirotray/app"
 	"github.com/kirotray/kirotray/keychain"
@@ -195,6 +197,52 @@ func TestServeDemoWithTheAnthropicSDK(t *testing.T) {
 		}
 		if count.InputTokens <= 0 || start != count.InputTokens {
 			t.Fatalf("count_tokens %d, message_start input_tokens %d", count.InputTokens, start)
+		}
+	})
+
+	t.Run("live events over /ws", func(t *testing.T) {
+		ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", http.Header{"X-Api-Key": {"test-key"}})
+		if err != nil {
+			t.Fatalf("dial /ws: %v (%v)", err, resp)
+		}
+		defer ws.Close()
+		if _, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", nil); err == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("/ws without the key: %v", err)
+		}
+		if _, err := client.Messages.New(ctx, anthropic.MessageNewParams{
+			Model: "claude-haiku-4-5", MaxTokens: 32,
+			Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("a title please"))},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var kinds []string
+		for len(kinds) < 2 {
+			_, msg, err := ws.ReadMessage()
+			if err != nil {
+				t.Fatalf("after %v: %v", kinds, err)
+			}
+			if strings.Contains(string(msg), "test-key") {
+				t.Fatalf("an event carries the API key: %s", msg)
+			}
+			var env struct {
+				Type string
+				Data struct {
+					Kind, Model, Account string
+					Status               int
+					OutputTokens         int `json:"output_tokens"`
+				}
+			}
+			if err := json.Unmarshal(msg, &env); err != nil {
+				t.Fatal(err)
+			}
+			kinds = append(kinds, env.Data.Kind)
+			if env.Data.Kind == "request_finished" && (env.Data.Model != "claude-haiku-4-5" || env.Data.Account != "demo" || env.Data.OutputTokens == 0) {
+				t.Fatalf("finished event: %s", msg)
+			}
+		}
+		if kinds[0] != "request_started" || kinds[1] != "request_finished" {
+			t.Fatalf("events %v", kinds)
 		}
 	})
 
