@@ -28,7 +28,7 @@ const usage = `kirotray — use the Claude models of your Kiro account from Clau
 Codex CLI and any Anthropic or OpenAI SDK, through a proxy on 127.0.0.1.
 
 Usage:
-  kirotray                 start kirotray (for now: the headless proxy, as "serve")
+  kirotray                 start the tray app (with no display: the headless proxy, as "serve")
   kirotray serve [flags]   run the proxy headless; Ctrl+C stops it
   kirotray serve --demo    run it against the built-in simulated Kiro upstream
   kirotray key             print the proxy's API key (created on first use)
@@ -43,7 +43,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
+	cmd := defaultCommand(args)
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
@@ -51,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		err = serve(args, stderr)
+	case "gui":
+		err = gui(stderr)
 	case "version":
 		fmt.Fprintf(stdout, "kirotray %s\n", version)
 	case "key":

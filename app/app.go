@@ -1,0 +1,454 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/kirotray/kirotray/keychain"
+	"github.com/kirotray/kirotray/proxy"
+	"github.com/kirotray/kirotray/proxy/activity"
+	"github.com/kirotray/kirotray/proxy/kiro"
+	"github.com/kirotray/kirotray/proxy/redact"
+)
+
+// ProxyState is where the proxy is in its life cycle.
+type ProxyState int
+
+const (
+	Stopped  ProxyState = iota // not listening; the zero value
+	Starting                   // loading accounts and opening the port
+	Running                    // listening on AppState.BaseURL
+	Stopping                   // draining streams in flight
+	Failed                     // could not start or stopped on an error; see AppState.Message
+)
+
+func (s ProxyState) String() string {
+	switch s {
+	case Starting:
+		return "starting"
+	case Running:
+		return "running"
+	case Stopping:
+		return "stopping"
+	case Failed:
+		return "error"
+	}
+	return "stopped"
+}
+
+// AppState is a snapshot of what the tray and window show. It is a value:
+// holding one never races with the App.
+type AppState struct {
+	Proxy ProxyState
+	// Message says what went wrong, in words a user understands, when Proxy
+	// is Failed; empty otherwise.
+	Message string
+	// BaseURL is where clients reach the proxy ("http://127.0.0.1:8317"); it
+	// is the configured address until the proxy runs, then the real one.
+	BaseURL string
+	// Upstream is "demo" (the built-in simulated Kiro) or "kiro"; empty
+	// until the proxy has started once.
+	Upstream string
+	// RequestsToday counts finished requests since local midnight.
+	RequestsToday int
+	// LastError is the latest failed request ("12:03:04 claude-sonnet-4.5: 429 …"), if any.
+	LastError string
+}
+
+// Config configures an App. The fields mirror ServeConfig; zero values mean
+// the same defaults as `kirotray serve`.
+type Config struct {
+	Listen      string // listen address; empty means proxy.DefaultAddr
+	AllowRemote bool
+	APIKey      string // fixed key; empty: the stored key, generated on first use
+	Credentials string // accounts file; empty: the demo upstream until accounts exist
+	KiroAPI     string
+	KiroAuth    string
+	OIDC        string
+	Demo        bool // always use the built-in simulated upstream
+
+	Version string
+	Logger  *slog.Logger // nil means slog.Default()
+	// Keychain stores the generated API key; nil means the OS keychain.
+	Keychain keychain.Store
+	// ConfigDir holds kirotray's files; empty means os.UserConfigDir()/kirotray.
+	ConfigDir string
+	// Now is the clock used to count requests per day; nil means time.Now.
+	Now func() time.Time
+}
+
+// App is the application core the tray and window talk to: it starts and
+// stops the proxy, publishes AppState to watchers and owns the event hub. All
+// methods are safe for concurrent use; Start, Stop, Restart and APIKey may
+// block (network, keychain, draining streams), so UIs call them from a
+// goroutine, never from a UI callback.
+type App struct {
+	cfg Config
+	log *slog.Logger
+	hub *Hub
+
+	ops sync.Mutex // serializes Start, Stop and Restart
+	run *proxyRun  // the running proxy; guarded by ops
+
+	mu       sync.Mutex
+	st       AppState
+	day      string // the local date RequestsToday counts, "2006-01-02"
+	key      redact.Secret
+	watchers map[chan AppState]struct{}
+	closed   bool
+	done     chan struct{} // closed by Close; ends Watch goroutines
+}
+
+// proxyRun is one start of the proxy.
+type proxyRun struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed once the proxy has stopped and been cleaned up
+}
+
+// New returns an App with the proxy stopped. Call Close when done.
+func New(cfg Config) *App {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = proxy.DefaultAddr
+	}
+	if cfg.KiroAPI == "" {
+		cfg.KiroAPI = DefaultKiroAPI
+	}
+	if cfg.KiroAuth == "" {
+		cfg.KiroAuth = DefaultKiroAuth
+	}
+	if cfg.Keychain == nil {
+		cfg.Keychain = keychain.NewOS()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &App{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "app"),
+		hub:      NewHub(cfg.Logger),
+		watchers: map[chan AppState]struct{}{},
+		done:     make(chan struct{}),
+	}
+	a.st.BaseURL = "http://" + cfg.Listen
+	return a
+}
+
+// Hub returns the event hub; it lives as long as the App, across restarts
+// of the proxy, so a window subscribes once.
+func (a *App) Hub() *Hub { return a.hub }
+
+// State returns the current snapshot.
+func (a *App) State() AppState {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.rollDayLocked()
+	return a.st
+}
+
+// Watch returns a channel that receives the current AppState at once and then
+// every change. Its capacity is 1 and the latest state replaces one not yet
+// read, so a slow reader skips stale states instead of blocking the App.
+// The channel is closed when ctx ends or the App is closed.
+func (a *App) Watch(ctx context.Context) <-chan AppState {
+	ch := make(chan AppState, 1)
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		close(ch)
+		return ch
+	}
+	ch <- a.st
+	a.watchers[ch] = struct{}{}
+	a.mu.Unlock()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-a.done:
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if _, ok := a.watchers[ch]; ok {
+			delete(a.watchers, ch)
+			close(ch)
+		}
+	}()
+	return ch
+}
+
+// update changes the state under the lock and tells every watcher.
+func (a *App) update(f func(*AppState)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f(&a.st)
+	a.publishLocked()
+}
+
+func (a *App) publishLocked() {
+	for ch := range a.watchers {
+		// Only publishers send, and they hold a.mu: after draining a stale
+		// state there is room.
+		select {
+		case ch <- a.st:
+		default:
+			select {
+			case <-ch:
+			default:
+			}
+			ch <- a.st
+		}
+	}
+}
+
+// rollDayLocked resets RequestsToday after midnight.
+func (a *App) rollDayLocked() {
+	today := a.cfg.Now().Format(time.DateOnly)
+	if a.day != today {
+		a.day = today
+		a.st.RequestsToday = 0
+	}
+}
+
+// Start starts the proxy and returns once it listens, or with the reason
+// it could not (also shown as AppState.Message). It is a no-op while the proxy
+// runs. The proxy runs until Stop, or until ctx ends.
+func (a *App) Start(ctx context.Context) error {
+	a.ops.Lock()
+	defer a.ops.Unlock()
+	return a.startLocked(ctx)
+}
+
+// Stop stops the proxy, letting streams in flight finish for at most
+// proxy.ShutdownGrace. It is a no-op when the proxy is not running.
+func (a *App) Stop() {
+	a.ops.Lock()
+	defer a.ops.Unlock()
+	a.stopLocked()
+}
+
+// Restart stops the proxy if it runs and starts it again.
+func (a *App) Restart(ctx context.Context) error {
+	a.ops.Lock()
+	defer a.ops.Unlock()
+	a.stopLocked()
+	return a.startLocked(ctx)
+}
+
+// Close stops the proxy, disconnects hub subscribers and closes every
+// Watch channel.
+func (a *App) Close() {
+	a.Stop()
+	a.hub.Close()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.closed {
+		close(a.done)
+	}
+	a.closed = true
+	for ch := range a.watchers {
+		delete(a.watchers, ch)
+		close(ch)
+	}
+}
+
+// APIKey returns the key clients must send, loading (or, on first use,
+// creating) the stored one. It may block on the OS keychain.
+func (a *App) APIKey() (redact.Secret, error) {
+	a.mu.Lock()
+	k := a.key
+	a.mu.Unlock()
+	if !k.IsZero() {
+		return k, nil
+	}
+	dir, err := configDir(a.cfg.ConfigDir)
+	if err != nil {
+		return "", err
+	}
+	k, _, err = apiKey(a.cfg.APIKey, a.cfg.Keychain, filepath.Join(dir, "api-key"), a.log)
+	if err != nil {
+		return "", err
+	}
+	a.mu.Lock()
+	a.key = k
+	a.mu.Unlock()
+	return k, nil
+}
+
+// ClaudeCodeSetup returns the shell lines that point Claude Code at the
+// proxy. It contains the key: put it on the clipboard, never in a log.
+func (a *App) ClaudeCodeSetup() (string, error) {
+	k, err := a.APIKey()
+	if err != nil {
+		return "", err
+	}
+	return ClaudeCodeSetup(a.State().BaseURL, k), nil
+}
+
+// ClaudeCodeSetup formats the shell exports for Claude Code.
+func ClaudeCodeSetup(baseURL string, key redact.Secret) string {
+	return fmt.Sprintf("export ANTHROPIC_BASE_URL=%s\nexport ANTHROPIC_API_KEY=%s\n", baseURL, key.Reveal())
+}
+
+func (a *App) startLocked(ctx context.Context) error {
+	if a.run != nil {
+		if a.State().Proxy == Running {
+			return nil
+		}
+		<-a.run.done // it failed, or its ctx ended: finishing; then start afresh
+		a.run = nil
+	}
+	a.update(func(s *AppState) { s.Proxy, s.Message = Starting, "" })
+	run, baseURL, upstream, err := a.launch(ctx)
+	if err != nil {
+		a.log.Error("proxy did not start", "err", err)
+		a.update(func(s *AppState) { s.Proxy, s.Message = Failed, userMessage(err) })
+		return err
+	}
+	a.run = run
+	a.update(func(s *AppState) { s.Proxy, s.BaseURL, s.Upstream = Running, baseURL, upstream })
+	return nil
+}
+
+func (a *App) stopLocked() {
+	if a.run == nil {
+		return
+	}
+	a.update(func(s *AppState) {
+		if s.Proxy == Running {
+			s.Proxy = Stopping
+		}
+	})
+	a.run.cancel()
+	<-a.run.done
+	a.run = nil
+	a.update(func(s *AppState) {
+		if s.Proxy == Stopping { // a failure while serving stays visible
+			s.Proxy = Stopped
+		}
+	})
+}
+
+// launch builds and opens the proxy the way Serve does and serves it in a
+// goroutine.
+//
+// TODO: unify with Serve (serve.go) once its current rework lands: Serve
+// is moving to OpenProxyAccounts (app/upstream.go, in progress), which also
+// opens the account store; use it here too so accounts signed in with
+// `kirotray accounts login` serve the GUI's proxy instead of the demo.
+func (a *App) launch(ctx context.Context) (*proxyRun, string, string, error) {
+	cfg, log := a.cfg, a.cfg.Logger
+	key, err := a.APIKey()
+	if err != nil {
+		return nil, "", "", err
+	}
+	var (
+		accounts *Accounts
+		upstream = "kiro"
+		kiroAPI  = cfg.KiroAPI
+		stopDemo = func() {}
+	)
+	switch {
+	case cfg.Credentials != "" && !cfg.Demo:
+		accounts, err = NewAccountsFromFile(cfg.Credentials, AccountsOptions{
+			AuthBase: cfg.KiroAuth, OIDCBase: cfg.OIDC, Logger: log,
+		})
+	default: // --demo, or no account yet: a first start is never a dead end
+		accounts, kiroAPI, stopDemo, err = startDemo(log)
+		upstream = "demo"
+	}
+	if err != nil {
+		return nil, "", "", err
+	}
+	cleanup := func() {
+		stopDemo()
+		if err := accounts.Close(); err != nil {
+			log.Error("saving accounts on stop", "err", err)
+		}
+	}
+	client := kiro.New(kiro.Config{BaseURL: kiroAPI, Accounts: accounts, Logger: log, Version: cfg.Version})
+	srv, err := proxy.New(proxy.Config{
+		Sink:        appSink{a},
+		Routes:      []proxy.Route{{Method: http.MethodGet, Path: "/ws", Handler: a.hub}},
+		Addr:        cfg.Listen,
+		AllowRemote: cfg.AllowRemote,
+		APIKey:      key,
+		Backend:     Backend{Client: client},
+		Window:      func(model string) int { return kiro.MapModel(model).Window },
+		Logger:      log,
+		Version:     cfg.Version,
+		Upstream:    upstream,
+	})
+	if err == nil {
+		err = srv.Listen()
+	}
+	if err != nil {
+		cleanup()
+		return nil, "", "", portHint(err)
+	}
+	baseURL := "http://" + srv.Addr()
+	log.Info("proxy listening", "url", baseURL, "upstream", upstream)
+
+	rctx, cancel := context.WithCancel(ctx)
+	run := &proxyRun{cancel: cancel, done: make(chan struct{})}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve() }()
+	go func() {
+		defer close(run.done)
+		defer cleanup()
+		select {
+		case err := <-errc: // the listener failed under us
+			cancel()
+			log.Error("proxy stopped", "err", err)
+			a.update(func(s *AppState) { s.Proxy, s.Message = Failed, userMessage(err) })
+			return
+		case <-rctx.Done():
+		}
+		log.Info("shutting down: draining streams in flight", "grace", proxy.ShutdownGrace)
+		sctx, scancel := context.WithTimeout(context.Background(), proxy.ShutdownGrace)
+		defer scancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("shutdown", "err", err)
+		}
+		<-errc
+		a.update(func(s *AppState) { s.Proxy = Stopped })
+	}()
+	return run, baseURL, upstream, nil
+}
+
+// userMessage turns a start failure into one short sentence for the window.
+func userMessage(err error) string {
+	if errors.Is(err, errAddrInUse) {
+		return "The port is in use by another program (or another kirotray). Stop it, or choose another port."
+	}
+	return err.Error()
+}
+
+// appSink feeds the hub and keeps the counters of AppState.
+type appSink struct{ a *App }
+
+// Publish implements activity.Sink; like the hub, it never blocks for long.
+func (s appSink) Publish(ev activity.Request) {
+	s.a.hub.Publish(ev)
+	if ev.Kind != activity.RequestFinished {
+		return
+	}
+	s.a.update(func(st *AppState) {
+		s.a.rollDayLocked()
+		st.RequestsToday++
+		if ev.Status >= 400 || ev.Error != "" {
+			msg := ev.Error
+			if msg == "" {
+				msg = http.StatusText(ev.Status)
+			}
+			st.LastError = fmt.Sprintf("%s %s: %d %s", ev.Time.Local().Format(time.TimeOnly), ev.Model, ev.Status, msg)
+		}
+	})
+}

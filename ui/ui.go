@@ -1,0 +1,106 @@
+// Package ui is kirotray's desktop interface: the tray icon and menu and
+// the window (Overview, Live), built with Fyne. It is a thin client of
+// app.App: it renders the state the core publishes and turns clicks into
+// core calls; it holds no state of its own beyond what is on screen.
+//
+// Only Run touches the real driver. Everything else is tested with Fyne's
+// test package (go test -tags ci), no display needed.
+package ui
+
+import (
+	"context"
+	"log/slog"
+
+	"fyne.io/fyne/v2"
+	fyneapp "fyne.io/fyne/v2/app"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/theme"
+
+	"github.com/kirotray/kirotray/app"
+)
+
+// AppID is the application id, as in FyneApp.toml.
+const AppID = "dev.kirotray.app"
+
+// Options tunes Run.
+type Options struct {
+	// StartProxy starts the proxy as the window comes up.
+	StartProxy bool
+	Logger     *slog.Logger // nil means slog.Default()
+}
+
+// Run shows kirotray's tray icon (or, where no tray host runs, its window)
+// and returns when the user quits or the process is asked to stop
+// (SIGINT/SIGTERM). It then stops the proxy, letting streams in flight
+// finish, and closes core. Run needs a display: check HasDisplay first.
+func Run(core *app.App, opts Options) error {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "ui")
+	defer core.Close()
+
+	a := fyneapp.NewWithID(AppID)
+	a.SetIcon(appIcon)
+	w := a.NewWindow("kirotray")
+	w.SetIcon(appIcon)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := &controller{
+		core:       core,
+		ctx:        ctx,
+		background: func(f func()) { go f() },
+		showError:  func(err error) { dialog.ShowError(err, w) },
+		show:       func() { w.Show(); w.RequestFocus() },
+		quit:       a.Quit,
+	}
+	view := newWindowContent(c)
+	w.SetContent(view.tabs)
+	w.Resize(defaultWindowSize)
+
+	// The tray needs a session bus on Linux (without one systray panics on
+	// Quit); the window stays in the tray on close only if a host shows it.
+	desk, isDesk := a.(desktop.App)
+	var tr *tray
+	if isDesk && sessionBus() {
+		tr = newTray(desk, c.actions(), a.Settings().ThemeVariant() == theme.VariantDark)
+		tr.apply(core.State())
+		onTrayTapped(c.show)
+	}
+	hosted := tr != nil && trayHost()
+	if hosted {
+		w.SetCloseIntercept(w.Hide) // closing keeps kirotray in the tray
+	} else {
+		log.Info("no system tray found: showing the window; closing it quits kirotray")
+	}
+
+	go func() {
+		for st := range core.Watch(ctx) { // latest wins; closed when ctx ends
+			fyne.DoAndWait(func() { // waiting lets states that pile up meanwhile coalesce
+				if ctx.Err() != nil {
+					return // the UI has stopped: Fyne would run this off its goroutine
+				}
+				view.overview.apply(st)
+				if tr != nil {
+					tr.apply(st)
+				}
+			})
+		}
+	}()
+	view.live.alive = func() bool { return ctx.Err() == nil }
+	go view.live.follow(ctx, core.Hub())
+	if opts.StartProxy {
+		c.start()
+	}
+	a.Lifecycle().SetOnStopped(cancel)
+	if hosted {
+		a.Run()
+	} else {
+		w.ShowAndRun()
+	}
+	cancel()
+	return nil
+}
