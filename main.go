@@ -19,6 +19,7 @@ import (
 	"github.com/kirotray/kirotray/app"
 	"github.com/kirotray/kirotray/keychain"
 	"github.com/kirotray/kirotray/proxy/redact"
+	_ "github.com/kirotray/kirotray/ui/earlyenv" // before Fyne initializes: see its doc
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -33,6 +34,8 @@ Usage:
   kirotray serve --demo    run it against the built-in simulated Kiro upstream
   kirotray key             print the proxy's API key (created on first use)
   kirotray env             print shell exports for Claude Code and OpenAI clients
+  kirotray accounts …      your Kiro accounts: list, login, import-ide, import, remove, …
+                           (run "kirotray accounts help")
   kirotray version         print the version
 
 Run "kirotray serve -h" for the flags of serve.
@@ -60,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "env":
 		err = printEnv(args, stdout)
 	case "accounts":
-		err = errors.New("accounts: managing accounts from the command line comes with the accounts screen; for now pass --credentials FILE to serve")
+		err = accountsCommand(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -336,44 +336,34 @@ func (a *App) stopLocked() {
 	})
 }
 
-// launch builds and opens the proxy the way Serve does and serves it in a
-// goroutine.
-//
-// TODO: unify with Serve (serve.go) once its current rework lands: Serve
-// is moving to OpenProxyAccounts (app/upstream.go, in progress), which also
-// opens the account store; use it here too so accounts signed in with
-// `kirotray accounts login` serve the GUI's proxy instead of the demo.
+// launch builds and opens the proxy the way Serve does (the same accounts:
+// a credentials file, the account store, or the demo upstream when there is
+// no account yet) and serves it in a goroutine.
 func (a *App) launch(ctx context.Context) (*proxyRun, string, string, error) {
 	cfg, log := a.cfg, a.cfg.Logger
 	key, err := a.APIKey()
 	if err != nil {
 		return nil, "", "", err
 	}
-	var (
-		accounts *Accounts
-		upstream = "kiro"
-		kiroAPI  = cfg.KiroAPI
-		stopDemo = func() {}
-	)
-	switch {
-	case cfg.Credentials != "" && !cfg.Demo:
-		accounts, err = NewAccountsFromFile(cfg.Credentials, AccountsOptions{
-			AuthBase: cfg.KiroAuth, OIDCBase: cfg.OIDC, Logger: log,
-		})
-	default: // --demo, or no account yet: a first start is never a dead end
-		accounts, kiroAPI, stopDemo, err = startDemo(log)
-		upstream = "demo"
-	}
+	dir, err := configDir(cfg.ConfigDir)
 	if err != nil {
 		return nil, "", "", err
 	}
-	cleanup := func() {
-		stopDemo()
-		if err := accounts.Close(); err != nil {
-			log.Error("saving accounts on stop", "err", err)
-		}
+	store := cfg.Keychain
+	if store == nil {
+		store = keychain.NewOS()
 	}
-	client := kiro.New(kiro.Config{BaseURL: kiroAPI, Accounts: accounts, Logger: log, Version: cfg.Version})
+	pa, err := OpenProxyAccounts(AccountsConfig{
+		Credentials: cfg.Credentials, Demo: cfg.Demo, KiroAuth: cfg.KiroAuth, OIDC: cfg.OIDC, KiroAPI: cfg.KiroAPI,
+		ConfigDir: dir, Keychain: store, Logger: log,
+	})
+	if err != nil {
+		return nil, "", "", err
+	}
+	accounts, upstream, kiroAPI := pa.Accounts, pa.Upstream, pa.KiroAPI
+	cleanup := pa.Close // lets refreshes finish and saves rotated tokens
+	client := kiro.New(kiro.Config{BaseURL: kiroAPI, HTTPClient: pa.HTTPClient, Accounts: accounts, Logger: log, Version: cfg.Version})
+	pa.Start(client)
 	srv, err := proxy.New(proxy.Config{
 		Sink:        appSink{a},
 		Routes:      []proxy.Route{{Method: http.MethodGet, Path: "/ws", Handler: a.hub}},

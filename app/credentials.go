@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kirotray/kirotray/proxy/kiro"
 	"github.com/kirotray/kirotray/proxy/redact"
@@ -41,6 +42,37 @@ type Credential struct {
 	ProfileARN   string        // the profile requests bill against; may be empty
 	Priority     int           // lower is tried first; ties keep file order
 	MachineID    string        // 64 lower-case hex chars; empty: derived once, then stored
+
+	// The fields below come from the account store (app.Store); a
+	// credentials file leaves them zero.
+
+	// ID is the store's account id; Persist gets it back with every rotation.
+	ID string
+	// Follow is a Kiro IDE token file this account follows read-only: its
+	// access token is read from there and never refreshed by kirotray
+	// (RefreshToken stays empty).
+	Follow string
+	// SignedInAt is when this login was made. Sync adopts the tokens of a
+	// credential with a newer SignedInAt (the user signed in again).
+	SignedInAt time.Time
+	// ResumedAt is when the user last asked to put the account back in
+	// service (enabled it); Sync lifts a parked state older than that.
+	ResumedAt time.Time
+	// Proxy is the outbound proxy for this account: a URL, "direct" for
+	// none, or "" for the pool's.
+	Proxy string
+	// RateLimit bounds this account's requests; zero: no limit.
+	RateLimit RateLimit
+	// Parked, ParkReason and ParkUntil are the state to start in, as the
+	// store remembered it: StateNeedsSignIn, StateSuspended or
+	// StateQuotaExhausted (until ParkUntil); empty means active.
+	Parked     AccountState
+	ParkReason string
+	ParkUntil  time.Time
+	// Email and UserID identify the login, when known (from getUsageLimits).
+	Email, UserID string
+	// Quota is the last quota seen, when known.
+	Quota *Quota
 
 	src *entrySource // the entry as read, for writing it back; nil for in-memory ones
 }
@@ -280,6 +312,12 @@ func decodeField(f rawField, v any) error {
 
 // normalize checks c and brings AuthMethod and MachineID to canonical form.
 func (c *Credential) normalize() error {
+	if c.Follow != "" { // the IDE's tokens: nothing of ours to check
+		if c.AuthMethod == "" {
+			c.AuthMethod = AuthSocial
+		}
+		return nil
+	}
 	if c.RefreshToken == "" {
 		return errors.New("refreshToken is missing")
 	}
@@ -532,4 +570,63 @@ func recoverInterruptedSave(path string) {
 	if best != "" && os.Rename(best, path) == nil {
 		_ = syncDir(dir)
 	}
+}
+
+// AppendCredentials adds accounts to a credentials file, creating it (mode
+// 0600) if needed: the explicit file store for machines without a usable
+// keychain. A name already in the file gets a number added. It returns the
+// names used.
+func AppendCredentials(path string, add []Credential) ([]string, error) {
+	var (
+		f     *CredentialsFile
+		creds []Credential
+	)
+	if _, err := os.Stat(path); err == nil {
+		if f, err = LoadCredentials(path); err != nil {
+			return nil, err
+		}
+		creds = f.Credentials()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	taken := map[string]bool{}
+	for _, c := range creds {
+		taken[c.Name] = true
+	}
+	var names []string
+	for _, c := range add {
+		if err := c.normalize(); err != nil {
+			return nil, fmt.Errorf("account %q: %w", c.Name, err)
+		}
+		base := c.Name
+		if base == "" {
+			base = "account"
+		}
+		c.Name = base
+		for i := 2; taken[c.Name]; i++ {
+			c.Name = fmt.Sprintf("%s-%d", base, i)
+		}
+		taken[c.Name] = true
+		if c.MachineID == "" {
+			c.MachineID = kiro.MachineID(c.RefreshToken.Reveal())
+		}
+		creds = append(creds, c)
+		names = append(names, c.Name)
+	}
+	if f != nil {
+		return names, f.Save(creds)
+	}
+	data, err := marshalCredentials(creds, false)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("credentials: %w", err)
+		}
+	}
+	if err := WriteFileAtomic(path, data, 0o600); err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	return names, nil
 }

@@ -79,40 +79,22 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		return err
 	}
 
-	// The upstream: the user's accounts, or the demo upstream when there are none.
-	var (
-		accounts *Accounts
-		upstream = "kiro"
-		kiroAPI  = cfg.KiroAPI
-		stopDemo = func() {}
-	)
-	switch {
-	case cfg.Demo:
-		accounts, kiroAPI, stopDemo, err = startDemo(log)
-		upstream = "demo"
-	case cfg.Credentials != "":
-		accounts, err = NewAccountsFromFile(cfg.Credentials, AccountsOptions{
-			AuthBase: cfg.KiroAuth, OIDCBase: cfg.OIDC, Logger: log,
-		})
-	default:
-		log.Warn("no Kiro account configured: serving the built-in demo upstream",
-			"hint", "pass --credentials FILE (kirotray accounts login comes with the accounts screen)")
-		accounts, kiroAPI, stopDemo, err = startDemo(log)
-		upstream = "demo"
-	}
+	// The upstream: the user's accounts (the account store, or the
+	// --credentials file), or the demo upstream when there are none.
+	pa, err := OpenProxyAccounts(AccountsConfig{
+		Credentials: cfg.Credentials, Demo: cfg.Demo, KiroAuth: cfg.KiroAuth, OIDC: cfg.OIDC, KiroAPI: cfg.KiroAPI,
+		ConfigDir: dir, Keychain: store, Logger: log,
+	})
 	if err != nil {
 		return err
 	}
-	defer stopDemo()
 	// Close lets refreshes in flight finish and writes any rotated token
 	// whose save failed earlier: nothing is lost on the way out.
-	defer func() {
-		if err := accounts.Close(); err != nil {
-			log.Error("saving accounts on exit", "err", err)
-		}
-	}()
+	defer pa.Close()
+	accounts, upstream := pa.Accounts, pa.Upstream
 
-	client := kiro.New(kiro.Config{BaseURL: kiroAPI, Accounts: accounts, Logger: log, Version: cfg.Version})
+	client := kiro.New(kiro.Config{BaseURL: pa.KiroAPI, HTTPClient: pa.HTTPClient, Accounts: accounts, Logger: log, Version: cfg.Version})
+	pa.Start(client)
 	hub := NewHub(log)
 	defer hub.Close()
 	srv, err := proxy.New(proxy.Config{

@@ -1,9 +1,10 @@
-// Package proxy is kirotray's HTTP server: httprouter routes for the Anthropic
-// (and later OpenAI) front ends, the middleware every request passes (API key,
-// Host and Origin checks, body limit, panic recovery), /healthz, /metrics, and
-// a Shutdown that drains streams in flight. It knows nothing about the app or
-// the GUI: what it needs from them (a backend, a place to publish activity,
-// extra routes such as /ws) comes in through Config.
+// Package proxy is kirotray's HTTP server: httprouter routes for the
+// Anthropic, OpenAI and Gemini front ends, the middleware every request
+// passes (API key, Host and Origin checks, body limit, panic recovery),
+// /healthz, /metrics, and a Shutdown that drains streams in flight. It
+// knows nothing about the app or the GUI: what it needs from them (a
+// backend, a place to publish activity, extra routes such as /ws) comes in
+// through Config.
 package proxy
 
 import (
@@ -14,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +26,10 @@ import (
 
 	"github.com/kirotray/kirotray/proxy/activity"
 	"github.com/kirotray/kirotray/proxy/anthropic"
+	"github.com/kirotray/kirotray/proxy/gemini"
+	"github.com/kirotray/kirotray/proxy/openai"
 	"github.com/kirotray/kirotray/proxy/redact"
+	"github.com/kirotray/kirotray/proxy/relay"
 )
 
 // Defaults for Config's zero values.
@@ -187,13 +192,23 @@ func (s *Server) routes() (http.Handler, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := newMetrics(reg)
 
+	admit := newAdmission(max(4, 2*runtime.GOMAXPROCS(0))) // shared by every front end
 	ah := &anthropic.Handler{
 		Backend: s.cfg.Backend,
 		Sink:    s.cfg.Sink,
 		Logger:  s.cfg.Logger,
 		Window:  s.cfg.Window,
-		Admit:   newAdmission(max(4, 2*runtime.GOMAXPROCS(0))),
+		Admit:   admit,
 	}
+	rl := &relay.Relay{
+		Backend: s.cfg.Backend,
+		Sink:    s.cfg.Sink,
+		Logger:  s.cfg.Logger,
+		Window:  s.cfg.Window,
+		Admit:   admit,
+	}
+	oh := &openai.Handler{Relay: rl}
+	gh := &gemini.Handler{Relay: rl}
 	r := httprouter.New()
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
@@ -221,7 +236,14 @@ func (s *Server) routes() (http.Handler, error) {
 	}
 	mount(http.MethodPost, "/v1/messages", http.HandlerFunc(ah.Messages), false)
 	mount(http.MethodPost, "/v1/messages/count_tokens", http.HandlerFunc(ah.CountTokens), false)
-	mount(http.MethodGet, "/v1/models", http.HandlerFunc(ah.Models), false)
+	mount(http.MethodGet, "/v1/models", modelList(http.HandlerFunc(ah.Models), http.HandlerFunc(oh.Models)), false)
+	mount(http.MethodPost, "/v1/chat/completions", http.HandlerFunc(oh.ChatCompletions), false)
+	mount(http.MethodPost, "/v1/responses", http.HandlerFunc(oh.Responses), false)
+	// Gemini: the model and the method share the last segment
+	// ("gemini-2.5-pro:generateContent"), so one parameter takes both.
+	mount(http.MethodPost, "/v1beta/models/:action", http.HandlerFunc(gh.ModelAction), false)
+	mount(http.MethodGet, "/v1beta/models", http.HandlerFunc(gh.Models), false)
+	mount(http.MethodGet, "/v1beta/models/:model", http.HandlerFunc(gh.Model), false)
 	mount(http.MethodGet, "/healthz", http.HandlerFunc(s.healthz), true)
 	mount(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), false)
 	for _, rt := range s.cfg.Routes {
@@ -229,6 +251,30 @@ func (s *Server) routes() (http.Handler, error) {
 	}
 	// Outermost first: panic recovery, then Host/Origin, then the body limit.
 	return s.recoverPanics(s.checkHostOrigin(s.limitBody(r))), nil
+}
+
+// modelList answers GET /v1/models in the shape the caller expects: the
+// OpenAI list for OpenAI clients, the Anthropic list for everyone else.
+func modelList(anthropicList, openaiList http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if wantsOpenAIList(r) {
+			openaiList.ServeHTTP(w, r)
+			return
+		}
+		anthropicList.ServeHTTP(w, r)
+	})
+}
+
+// wantsOpenAIList tells OpenAI clients from Anthropic ones. Anthropic SDKs
+// and Claude Code send anthropic-version on every request (with the key in
+// x-api-key, or as a bearer token with ANTHROPIC_AUTH_TOKEN); OpenAI SDKs and
+// Codex send the key as a bearer token and no anthropic-version.
+func wantsOpenAIList(r *http.Request) bool {
+	if r.Header.Get("Anthropic-Version") != "" || r.Header.Get("X-Api-Key") != "" {
+		return false
+	}
+	scheme, _, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	return ok && strings.EqualFold(scheme, "Bearer")
 }
 
 // newAdmission bounds how many requests are read, translated and sent

@@ -47,13 +47,17 @@ const (
 	ThinkingBlock
 	RedactedThinkingBlock
 	ToolUseBlock
+	ServerToolUseBlock       // a server tool call (web_search), whole in its start event
+	WebSearchToolResultBlock // its results, whole in its start event
 )
 
 var blockNames = [...]string{
-	TextBlock:             "text",
-	ThinkingBlock:         "thinking",
-	RedactedThinkingBlock: "redacted_thinking",
-	ToolUseBlock:          "tool_use",
+	TextBlock:                "text",
+	ThinkingBlock:            "thinking",
+	RedactedThinkingBlock:    "redacted_thinking",
+	ToolUseBlock:             "tool_use",
+	ServerToolUseBlock:       "server_tool_use",
+	WebSearchToolResultBlock: "web_search_tool_result",
 }
 
 func (t BlockType) String() string {
@@ -101,13 +105,18 @@ type Usage struct {
 	OutputTokens             int
 	CacheCreationInputTokens int
 	CacheReadInputTokens     int
+	// WebSearchRequests is usage.server_tool_use.web_search_requests, left
+	// out of the JSON when 0.
+	WebSearchRequests int
 }
 
 // Event is one Anthropic stream event. It is a flat value (no pointers to
 // follow, nothing to allocate) whose fields are meaningful per Type:
 //
 //	MessageStart       ID (msg_…), Model, Usage
-//	ContentBlockStart  Index, Block; ID and Name for tool_use; Text is the data of redacted_thinking
+//	ContentBlockStart  Index, Block; ID and Name for tool_use and server_tool_use; Text is the data of
+//	                   redacted_thinking, the input (a JSON object) of server_tool_use, the content (a JSON
+//	                   array) of web_search_tool_result, whose ID is its tool_use_id
 //	ContentBlockDelta  Index, Delta, Text (the text, thinking, signature or partial JSON)
 //	ContentBlockStop   Index
 //	MessageDelta       StopReason, StopSequence (empty: null), Usage
@@ -167,6 +176,20 @@ func AppendEventJSON(dst []byte, ev *Event) []byte {
 			dst = append(dst, `,"name":`...)
 			dst = appendString(dst, ev.Name)
 			dst = append(dst, `,"input":{}}`...)
+		case ServerToolUseBlock:
+			dst = append(dst, `{"type":"server_tool_use","id":`...)
+			dst = appendString(dst, ev.ID)
+			dst = append(dst, `,"name":`...)
+			dst = appendString(dst, ev.Name)
+			dst = append(dst, `,"input":`...)
+			dst = appendRawOr(dst, ev.Text, "{}")
+			dst = append(dst, '}')
+		case WebSearchToolResultBlock:
+			dst = append(dst, `{"type":"web_search_tool_result","tool_use_id":`...)
+			dst = appendString(dst, ev.ID)
+			dst = append(dst, `,"content":`...)
+			dst = appendRawOr(dst, ev.Text, "[]")
+			dst = append(dst, '}')
 		}
 		return append(dst, '}')
 	case ContentBlockDelta:
@@ -224,7 +247,20 @@ func appendUsage(dst []byte, u *Usage) []byte {
 	dst = strconv.AppendInt(dst, int64(u.CacheCreationInputTokens), 10)
 	dst = append(dst, `,"cache_read_input_tokens":`...)
 	dst = strconv.AppendInt(dst, int64(u.CacheReadInputTokens), 10)
+	if u.WebSearchRequests > 0 {
+		dst = append(dst, `,"server_tool_use":{"web_search_requests":`...)
+		dst = strconv.AppendInt(dst, int64(u.WebSearchRequests), 10)
+		dst = append(dst, '}')
+	}
 	return append(dst, '}')
+}
+
+// appendRawOr appends raw, JSON the translator built, or def when it is empty.
+func appendRawOr(dst []byte, raw, def string) []byte {
+	if raw == "" {
+		return append(dst, def...)
+	}
+	return append(dst, raw...)
 }
 
 func appendNullable(dst []byte, s string) []byte {

@@ -167,6 +167,7 @@ type call struct {
 	account   string
 	committed bool // the status line went out: errors go in the body
 	status    int
+	trimmed   int // messages the backend left out (x-kirotray-trimmed)
 	t         *Translator
 }
 
@@ -190,6 +191,12 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request, c *call) erro
 	}
 	defer s.cancel()
 	c.account = s.Account()
+	if tr, ok := s.Stream.(trimmer); ok {
+		if c.trimmed = tr.Trimmed(); c.trimmed > 0 {
+			// Said before the status line, for every kind of answer.
+			w.Header().Set(TrimmedHeader, strconv.Itoa(c.trimmed))
+		}
+	}
 	c.t = NewTranslator(TranslatorOptions{
 		MessageID:     c.id,
 		Model:         c.model,
@@ -198,6 +205,8 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request, c *call) erro
 		Thinking:      req.thinking,
 		MaxTokens:     req.maxTokens,
 		StopSequences: req.stopSequences,
+		JSONOutput:    req.jsonOutput,
+		Notice:        req.notice,
 	})
 	if c.stream {
 		return h.stream(s.ctx, s.cancel, w, c, s.Stream)
@@ -213,7 +222,18 @@ type prepared struct {
 	thinking      bool
 	maxTokens     int
 	stopSequences []string
+	jsonOutput    bool
+	notice        string
 }
+
+// TrimmedHeader is the response header that says how many of the
+// conversation's oldest messages the backend left out to fit the upstream's
+// input limit (kiro.Config.TrimHistory); absent when none were.
+const TrimmedHeader = "x-kirotray-trimmed"
+
+// trimmer is implemented by streams of a backend that may trim history
+// (kiro.Stream).
+type trimmer interface{ Trimmed() int }
 
 // openStream is an upstream stream with the context that bounds it.
 type openStream struct {
@@ -242,15 +262,45 @@ func (h *Handler) prepare(r *http.Request, c *call) (*openStream, prepared, int,
 	est := conv.EstimateTokens(cr)
 	h.publish(activity.Request{Kind: activity.RequestStarted, ID: c.id, Time: c.start, Client: c.client,
 		API: "anthropic", Model: c.model, Stream: c.stream, InputTokens: est})
+	window := h.window(c.model)
+	if est > window {
+		// No model takes this: say so at once, in the words that make
+		// Claude Code compact, instead of spending a round trip.
+		return nil, prepared{}, 0, &apiError{status: http.StatusBadRequest, kind: InvalidRequestError,
+			msg: promptTooLong(est, window), err: fmt.Errorf("anthropic: estimated %d input tokens, window %d", est, window)}
+	}
+	p := prepared{thinking: req.ThinkingRequested(), maxTokens: req.MaxTokens, stopSequences: cloneStrings(req.StopSequences),
+		jsonOutput: len(req.OutputSchema) > 0}
 
 	ctx, cancel := context.WithCancel(r.Context())
 	s, err := h.Backend.Send(ctx, cr)
+	if err != nil && cr.WebSearch != nil && ctx.Err() == nil {
+		// The search could not be run: answer without it, and say so.
+		h.logger().InfoContext(ctx, "web search unavailable: answering without it", "request_id", c.id, "err", err)
+		cr.WebSearch = nil
+		cr.System = joinSystem(cr.System, WebSearchUnavailable)
+		p.notice = "Web search is not available right now (" + searchFailure(err) + "), so no search was made; this answer comes from the model alone."
+		s, err = h.Backend.Send(ctx, cr)
+	}
 	if err != nil {
 		cancel()
-		return nil, prepared{}, 0, sendError(err, c.model, est, h.window(c.model))
+		return nil, prepared{}, 0, sendError(err, c.model, est, window)
 	}
-	p := prepared{thinking: req.ThinkingRequested(), maxTokens: req.MaxTokens, stopSequences: cloneStrings(req.StopSequences)}
 	return &openStream{Stream: s, ctx: ctx, cancel: cancel}, p, est, nil
+}
+
+// searchFailure says in a few words why a web search failed.
+func searchFailure(err error) string {
+	var up *kiro.UpstreamError
+	switch {
+	case errors.As(err, &up) && up.Status == http.StatusNotFound:
+		return "the upstream has no search service"
+	case errors.As(err, &up) && (up.Status == http.StatusUnauthorized || up.Status == http.StatusForbidden):
+		return "the account may not use the search service"
+	case errors.As(err, &up) && (up.Status == http.StatusTooManyRequests || up.Status >= 500 || up.Status == 0):
+		return "the search service is busy or unreachable"
+	}
+	return "the search service failed"
 }
 
 // flushDeferrer is implemented by streams that can tell whether another
@@ -454,7 +504,8 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, c *call, err er
 	ev.Time, ev.Latency = now, now.Sub(c.start)
 	if err == nil {
 		log.DebugContext(r.Context(), "request done", "request_id", c.id, "model", c.model, "account", c.account,
-			"stop_reason", ev.StopReason, "input_tokens", ev.InputTokens, "output_tokens", ev.OutputTokens, "duration", ev.Latency)
+			"stop_reason", ev.StopReason, "input_tokens", ev.InputTokens, "output_tokens", ev.OutputTokens, "duration", ev.Latency,
+			"trimmed_messages", c.trimmed)
 	}
 	h.publish(ev)
 }
@@ -576,20 +627,43 @@ func (e *apiError) Unwrap() error { return e.err }
 // sendError turns the upstream refusals that need the request's details
 // into their exact client errors.
 func sendError(err error, model string, est, window int) error {
+	var tooLong *kiro.TooLongError
+	if errors.As(err, &tooLong) {
+		return &apiError{status: http.StatusBadRequest, kind: InvalidRequestError,
+			msg: promptTooLong(est, inputLimit(est, tooLong)), err: err}
+	}
 	var up *kiro.UpstreamError
 	if errors.As(err, &up) {
 		switch up.Reason {
 		case kiro.ReasonContentLength:
-			// The exact wording Claude Code looks for before it compacts. The
-			// upstream counted more than the window even if our estimate did
-			// not, so the number shown is never below the limit.
 			return &apiError{status: http.StatusBadRequest, kind: InvalidRequestError,
-				msg: fmt.Sprintf("prompt is too long: %d tokens > %d maximum", max(est, window+1), window), err: err}
+				msg: promptTooLong(est, inputLimit(est, &kiro.TooLongError{Err: up})), err: err}
 		case kiro.ReasonInvalidModel:
 			return &apiError{status: http.StatusNotFound, kind: NotFoundError, msg: "model: " + model, err: err}
 		}
 	}
 	return err
+}
+
+// promptTooLong is Anthropic's own message for an over-long prompt, word for
+// word: Claude Code compacts the conversation when it sees it, and reads the
+// two numbers to know how much to drop. tokens is always above limit.
+func promptTooLong(tokens, limit int) string {
+	limit = max(1, limit)
+	return fmt.Sprintf("prompt is too long: %d tokens > %d maximum", max(tokens, limit+1), limit)
+}
+
+// inputLimit turns an input refused for its size into a limit in tokens, in
+// the scale of est (the estimate of the refused prompt), so that the gap
+// between the two tells a client how much to drop. Kiro's limit is in bytes
+// and unknown: over the byte guard, the limit is the guard's share of the
+// prompt; refused upstream below it, the limit is taken as 85% of the
+// prompt, which one compaction round always clears.
+func inputLimit(est int, e *kiro.TooLongError) int {
+	if e.Err == nil && e.Limit > 0 && e.Bytes > e.Limit {
+		return int(int64(est) * int64(e.Limit) / int64(e.Bytes))
+	}
+	return est * 85 / 100
 }
 
 // classify maps an error to the status, error type and message the client
@@ -602,6 +676,7 @@ func classify(err error) (status int, kind, msg string) {
 		reqErr  *RequestError
 		se      *StreamError
 		up      *kiro.UpstreamError
+		none    *kiro.NoAccountError
 		stream  *streamedError
 		invalid = errors.Is(err, ErrInvalidRequest)
 	)
@@ -621,6 +696,12 @@ func classify(err error) (status int, kind, msg string) {
 		return statusOf(se.Type), se.Type, se.Message
 	case errors.As(err, &up):
 		return classifyUpstream(up)
+	case errors.As(err, &none) && !none.RetryAt.IsZero():
+		// Cooling down or out of quota until a known time: a rate limit the
+		// client can wait out (retry-after is set), not a sign-in problem.
+		return http.StatusTooManyRequests, RateLimitError, "no Kiro account can serve this now: " + none.Reason
+	case errors.As(err, &none):
+		return http.StatusUnauthorized, AuthenticationError, "no usable Kiro account: " + none.Reason
 	case errors.Is(err, kiro.ErrNoAccount):
 		return http.StatusUnauthorized, AuthenticationError, "no usable Kiro account: sign in to an account in kirotray"
 	case errors.Is(err, context.DeadlineExceeded):
@@ -677,8 +758,13 @@ func statusOf(kind string) int {
 // setRetryAfter passes the upstream's Retry-After on, in whole seconds.
 func setRetryAfter(w http.ResponseWriter, err error) {
 	var up *kiro.UpstreamError
-	if errors.As(err, &up) && up.RetryAfter > 0 {
+	var none *kiro.NoAccountError
+	switch {
+	case errors.As(err, &up) && up.RetryAfter > 0:
 		w.Header().Set("retry-after", strconv.Itoa(int((up.RetryAfter+time.Second-1)/time.Second)))
+	case errors.As(err, &none) && !none.RetryAt.IsZero():
+		wait := max(time.Until(none.RetryAt), time.Second)
+		w.Header().Set("retry-after", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 	}
 }
 

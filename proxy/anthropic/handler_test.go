@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -398,7 +399,12 @@ func TestSDKErrors(t *testing.T) {
 		{"rate limited", &kiro.UpstreamError{Status: 429, Reason: "ThrottlingException", Message: "slow down", Retry: true, RetryAfter: 2500 * time.Millisecond},
 			429, RateLimitError, "rate limited upstream: retry later", "3"},
 		{"prompt too long", &kiro.UpstreamError{Status: 400, Reason: kiro.ReasonContentLength, Message: "Input is too long."},
-			400, InvalidRequestError, "prompt is too long: 200001 tokens > 200000 maximum", ""},
+			400, InvalidRequestError, "prompt is too long: 5 tokens > 4 maximum", ""},
+		{"over the byte guard", &kiro.TooLongError{Bytes: 1000, Limit: 600},
+			400, InvalidRequestError, "prompt is too long: 5 tokens > 3 maximum", ""},
+		{"refused upstream below the guard", &kiro.TooLongError{Bytes: 500, Limit: 600,
+			Err: &kiro.UpstreamError{Status: 400, Reason: kiro.ReasonContentLength, Message: "Input is too long."}},
+			400, InvalidRequestError, "prompt is too long: 5 tokens > 4 maximum", ""},
 		{"other 400", &kiro.UpstreamError{Status: 400, Reason: kiro.ReasonImproper, Message: "Improperly formed request."},
 			400, InvalidRequestError, "the upstream refused the request: Improperly formed request.", ""},
 		{"invalid model", &kiro.UpstreamError{Status: 400, Reason: kiro.ReasonInvalidModel, Message: "Invalid model."},
@@ -691,4 +697,32 @@ func (s *failingStream) Next() (kiro.Event, error) {
 		return nil, s.err
 	}
 	return ev, err
+}
+
+func TestNoAccountErrors(t *testing.T) {
+	tests := []struct {
+		err        error
+		status     int
+		kind       string
+		retryAfter bool
+	}{
+		{&kiro.NoAccountError{Reason: "all 2 accounts are cooling down until 12:03:10", RetryAt: time.Now().Add(30 * time.Second)}, 429, RateLimitError, true},
+		{&kiro.NoAccountError{Reason: `account "work" needs sign-in`}, 401, AuthenticationError, false},
+		{fmt.Errorf("pick: %w", kiro.ErrNoAccount), 401, AuthenticationError, false},
+	}
+	for _, tt := range tests {
+		status, kind, msg := classify(tt.err)
+		if status != tt.status || kind != tt.kind {
+			t.Errorf("%v: got %d %s %q", tt.err, status, kind, msg)
+		}
+		var na *kiro.NoAccountError
+		if errors.As(tt.err, &na) && !strings.Contains(msg, na.Reason) {
+			t.Errorf("message %q does not say why (%q)", msg, na.Reason)
+		}
+		rec := httptest.NewRecorder()
+		setRetryAfter(rec, tt.err)
+		if got := rec.Header().Get("retry-after") != ""; got != tt.retryAfter {
+			t.Errorf("%v: retry-after set = %v", tt.err, got)
+		}
+	}
 }

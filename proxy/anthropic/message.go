@@ -20,9 +20,9 @@ type OutputBlock struct {
 	Type      BlockType
 	Text      string // the text of a text block, the thinking of a thinking block, the data of a redacted_thinking block
 	Signature string // thinking
-	ID        string // tool_use
-	Name      string // tool_use
-	Input     string // tool_use: the JSON input, an object
+	ID        string // tool_use, server_tool_use; web_search_tool_result's tool_use_id
+	Name      string // tool_use, server_tool_use
+	Input     string // tool_use, server_tool_use: the JSON input, an object; web_search_tool_result: its content, a JSON array
 }
 
 // StreamError is the error event that ended a stream.
@@ -60,8 +60,11 @@ func (a *Accumulator) Add(ev *Event) {
 		a.msg.ID, a.msg.Model, a.msg.Usage = ev.ID, ev.Model, ev.Usage
 	case ContentBlockStart:
 		b := OutputBlock{Type: ev.Block, ID: ev.ID, Name: ev.Name}
-		if ev.Block == RedactedThinkingBlock {
+		switch ev.Block {
+		case RedactedThinkingBlock:
 			b.Text = ev.Text
+		case ServerToolUseBlock, WebSearchToolResultBlock:
+			b.Input = ev.Text
 		}
 		a.msg.Content = append(a.msg.Content, b)
 		a.bufs = append(a.bufs, nil)
@@ -163,6 +166,18 @@ func (b *OutputBlock) appendJSON(dst []byte) []byte {
 		} else {
 			dst = append(dst, b.Input...) // checked JSON object (Translator)
 		}
+	case ServerToolUseBlock:
+		dst = append(dst, `{"type":"server_tool_use","id":`...)
+		dst = appendString(dst, b.ID)
+		dst = append(dst, `,"name":`...)
+		dst = appendString(dst, b.Name)
+		dst = append(dst, `,"input":`...)
+		dst = appendRawOr(dst, b.Input, "{}")
+	case WebSearchToolResultBlock:
+		dst = append(dst, `{"type":"web_search_tool_result","tool_use_id":`...)
+		dst = appendString(dst, b.ID)
+		dst = append(dst, `,"content":`...)
+		dst = appendRawOr(dst, b.Input, "[]")
 	default:
 		dst = append(dst, `{"type":`...)
 		dst = appendString(dst, "unknown_"+strconv.Itoa(int(b.Type)))

@@ -3,7 +3,8 @@
 // decoded Kiro events of an answer into Anthropic stream events (a Translator:
 // no I/O), renders those as SSE or folds them into one Message, and serves
 // /v1/messages, /v1/messages/count_tokens and /v1/models. It does not talk to
-// Kiro itself: a Backend sends the conversation and returns the event stream.
+// Kiro itself: a Backend sends the conversation and returns the event stream,
+// or runs the web search a request asks for (conv.Request.WebSearch).
 package anthropic
 
 import (
@@ -16,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kirotray/kirotray/proxy/conv"
+	"github.com/kirotray/kirotray/proxy/kiro"
 )
 
 // ErrInvalidRequest is wrapped by every error a request body causes.
@@ -96,8 +98,9 @@ type Request struct {
 	Tools         []Tool
 	ToolChoice    ToolChoice
 	Thinking      ThinkingConfig
-	Effort        string // output_config.effort: low, medium, high or max
-	UserID        string // metadata.user_id
+	Effort        string          // output_config.effort: low, medium, high or max
+	OutputSchema  json.RawMessage // output_config.format's (or output_format's) schema when its type is json_schema
+	UserID        string          // metadata.user_id
 	StopSequences []string
 	Stream        bool
 }
@@ -144,6 +147,9 @@ type Tool struct {
 	Name        string
 	Description string
 	InputSchema json.RawMessage // a JSON object
+	// The web search tool's options.
+	AllowedDomains []string
+	BlockedDomains []string
 }
 
 // ToolChoice is the request's tool_choice.
@@ -157,10 +163,6 @@ type ThinkingConfig struct {
 	Type         string // enabled, adaptive or disabled; empty when absent
 	BudgetTokens int
 }
-
-// thinkingSuffixBudget is the thinking budget a "-thinking" model name asks
-// for (the value kiro.rs uses).
-const thinkingSuffixBudget = 20000
 
 var emptyObject = json.RawMessage(`{}`)
 
@@ -225,6 +227,8 @@ func parseRequest(body []byte, needMaxTokens bool) (*Request, error) {
 			return at(s.thinking(&r.Thinking), "thinking")
 		case "output_config":
 			return at(s.outputConfig(r), "output_config")
+		case "output_format": // the structured-outputs beta's name for output_config.format
+			return at(s.outputFormat(r), "output_format")
 		case "metadata":
 			return at(s.metadata(r), "metadata")
 		case "stop_sequences":
@@ -311,12 +315,17 @@ func (s *scanner) system(r *Request) error {
 		if err != nil {
 			return atIndex(err, i)
 		}
-		if text != "" {
+		if text != "" && !strings.HasPrefix(text, billingHeader) {
 			r.System = append(r.System, text)
 		}
 		return nil
 	})
 }
+
+// billingHeader starts a system block Claude Code adds for Anthropic's
+// billing ("x-anthropic-billing-header: cc_version=…; cc_entrypoint=…;"). It
+// is not meant for the model, and it changes with every request.
+const billingHeader = "x-anthropic-billing-header:"
 
 func unknownType(typ string) error {
 	if typ == "" {
@@ -591,6 +600,10 @@ func (s *scanner) tools(r *Request) error {
 					return at(s.typeErr("a JSON Schema object"), "input_schema")
 				}
 				t.InputSchema, err = s.raw()
+			case "allowed_domains":
+				t.AllowedDomains, err = s.strings()
+			case "blocked_domains":
+				t.BlockedDomains, err = s.strings()
 			default:
 				return s.skip()
 			}
@@ -685,13 +698,64 @@ func (s *scanner) outputConfig(r *Request) error {
 		return err
 	}
 	return s.object(func(key []byte) error {
-		if string(key) == "effort" {
+		switch string(key) {
+		case "effort":
 			v, err := s.optStr()
 			r.Effort = v
 			return at(err, "effort")
+		case "format":
+			return at(s.outputFormat(r), "format")
 		}
 		return s.skip()
 	})
+}
+
+// outputFormat reads {"type":"json_schema","schema":{…}}.
+func (s *scanner) outputFormat(r *Request) error {
+	if null, err := s.null(); null || err != nil {
+		return err
+	}
+	var typ string
+	var schema json.RawMessage
+	err := s.object(func(key []byte) error {
+		var err error
+		switch string(key) {
+		case "type":
+			typ, err = s.optStr()
+		case "schema":
+			if null, err := s.null(); null || err != nil {
+				return err
+			}
+			if s.ws() != '{' {
+				return at(s.typeErr("a JSON Schema object"), "schema")
+			}
+			schema, err = s.raw()
+		default:
+			return s.skip()
+		}
+		return at(err, string(key))
+	})
+	if err == nil && typ == "json_schema" && len(schema) > 0 {
+		r.OutputSchema = schema
+	}
+	return err // other formats (none exist yet) are left to the model
+}
+
+// strings reads an array of strings or null.
+func (s *scanner) strings() ([]string, error) {
+	if null, err := s.null(); null || err != nil {
+		return nil, err
+	}
+	var out []string
+	err := s.array(func(i int) error {
+		v, err := s.str()
+		if err != nil {
+			return atIndex(err, i)
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
 }
 
 func (s *scanner) metadata(r *Request) error {
@@ -723,41 +787,114 @@ func (s *scanner) stopSequences(r *Request) error {
 }
 
 // ThinkingRequested reports whether the request asks for extended thinking,
-// in its thinking field or with a "-thinking" model name.
+// in its thinking field or with a model name that does ("-thinking", by the
+// rule proxy/kiro applies when it injects the thinking tags).
 func (r *Request) ThinkingRequested() bool {
-	return r.Thinking.Type == "enabled" || r.Thinking.Type == "adaptive" || strings.HasSuffix(r.Model, "-thinking")
+	return r.Thinking.Type == "enabled" || r.Thinking.Type == "adaptive" || kiro.ThinkingModelName(r.Model)
 }
 
-// checkImages refuses images whose decoded size is over limit bytes.
+// checkImages refuses images whose decoded size is over limit bytes (no
+// check when limit ≤ 0), and a last message with more images than one
+// upstream request may carry (kiro.MaxImages): older messages' images
+// beyond that are left out by proxy/kiro, but the newest must all go.
 func (r *Request) checkImages(limit int) error {
-	if limit <= 0 {
-		return nil
-	}
-	var check func(blocks []InputBlock) error
-	check = func(blocks []InputBlock) error {
+	var check func(blocks []InputBlock) (int, error)
+	check = func(blocks []InputBlock) (int, error) {
+		count := 0
 		for j := range blocks {
 			b := &blocks[j]
 			var err error
 			if b.Type == "image" && b.Source != nil {
-				if n := len(imageData(b.Source.Data)) / 4 * 3; n > limit {
-					err = fieldErr("image too large: about %d bytes, limit %d", n, limit)
+				count++
+				if n := len(imageData(b.Source.Data)) / 4 * 3; limit > 0 && n > limit {
+					err = fieldErr("image too large: about %d bytes decoded, the upstream accepts at most %d per image: send a smaller or more compressed image", n, limit)
 				}
 			} else if len(b.Content) > 0 {
-				err = at(check(b.Content), "content")
+				var n int
+				n, err = check(b.Content)
+				count += n
+				err = at(err, "content")
 			}
 			if err != nil {
-				return atIndex(err, j)
+				return 0, atIndex(err, j)
 			}
 		}
-		return nil
+		return count, nil
 	}
 	for i := range r.Messages {
-		if err := check(r.Messages[i].Content); err != nil {
+		n, err := check(r.Messages[i].Content)
+		if err != nil {
 			return finish(at(atIndex(at(err, "content"), i), "messages"))
+		}
+		if i == len(r.Messages)-1 && n > kiro.MaxImages {
+			return finish(at(atIndex(at(fieldErr("too many images: %d, the upstream accepts at most %d in one request", n, kiro.MaxImages), "content"), i), "messages"))
 		}
 	}
 	return nil
 }
+
+// searchRequest reports whether the request asks for nothing but a web
+// search, which the backend can run instead of a model call: web search
+// server tools only, and either a single user message or a tool_choice that
+// forces the search. That is what Claude Code's WebSearch tool sends. In a
+// longer conversation the model would first decide whether to search, which
+// Kiro cannot do.
+func (r *Request) searchRequest() bool {
+	if len(r.Tools) == 0 || !(len(r.Messages) == 1 || r.ToolChoice.Type == "any" || r.ToolChoice.Type == "tool") {
+		return false
+	}
+	for i := range r.Tools {
+		if !r.Tools[i].webSearch() || r.ToolChoice.Type == "tool" && r.ToolChoice.Name != r.Tools[i].Name {
+			return false
+		}
+	}
+	return true
+}
+
+// hasWebSearch reports whether any tool is a web search server tool.
+func (r *Request) hasWebSearch() bool {
+	for i := range r.Tools {
+		if r.Tools[i].webSearch() {
+			return true
+		}
+	}
+	return false
+}
+
+// webSearch reports whether t is Anthropic's web search server tool
+// (web_search_20250305 and its successors).
+func (t *Tool) webSearch() bool { return strings.HasPrefix(t.Type, "web_search_") }
+
+// searchQueryPrefix starts the message of Claude Code's WebSearch tool.
+const searchQueryPrefix = "Perform a web search for the query: "
+
+// searchQuery is the query of a search request: the text of the last user
+// message, without Claude Code's framing.
+func (r *Request) searchQuery() string {
+	for i := len(r.Messages) - 1; i >= 0; i-- {
+		m := &r.Messages[i]
+		if m.Role != "user" {
+			continue
+		}
+		var parts []string
+		for j := range m.Content {
+			if b := &m.Content[j]; b.Type == "text" && strings.TrimSpace(b.Text) != "" {
+				parts = append(parts, strings.TrimSpace(b.Text))
+			}
+		}
+		q := strings.Join(parts, " ")
+		if i := strings.LastIndex(q, searchQueryPrefix); i >= 0 {
+			q = q[i+len(searchQueryPrefix):]
+		}
+		return strings.TrimSpace(q)
+	}
+	return ""
+}
+
+// WebSearchUnavailable is added to the system prompt when a request's web
+// search tool cannot be served, so that the model says so rather than
+// pretend it searched.
+const WebSearchUnavailable = "The web_search tool is not available in this session. If answering needs a web search, say that no search could be made, then answer from what you know."
 
 // ToConv returns the request as a neutral conversation. It cannot fail:
 // everything it relies on was checked by ParseRequest. The result shares tool
@@ -790,10 +927,28 @@ func (r *Request) ToConv() *conv.Request {
 		}
 		c.Messages = append(c.Messages, conv.Message{Role: role, Content: content})
 	}
+	switch {
+	case r.searchRequest():
+		// Served by the backend's own search (kiro: the MCP web_search).
+		ws := &conv.WebSearch{Query: r.searchQuery()}
+		for i := range r.Tools {
+			ws.AllowedDomains = append(ws.AllowedDomains, r.Tools[i].AllowedDomains...)
+			ws.BlockedDomains = append(ws.BlockedDomains, r.Tools[i].BlockedDomains...)
+		}
+		c.WebSearch = ws
+	case r.hasWebSearch():
+		// A search the model would decide on (next to client tools, or
+		// later in a conversation) would have to run in the middle of its
+		// answer, which Kiro cannot do: the tool is left out.
+		c.System = joinSystem(c.System, WebSearchUnavailable)
+	}
+	if len(r.OutputSchema) > 0 {
+		c.OutputSchema = r.OutputSchema
+	}
 	for i := range r.Tools {
 		t := &r.Tools[i]
 		if !t.custom() {
-			continue // server tools (web_search …): Kiro has no equivalent yet
+			continue // server tools (web_search above, …): Kiro has no equivalent
 		}
 		schema := t.InputSchema
 		if len(schema) == 0 {
@@ -814,10 +969,18 @@ func (r *Request) ToConv() *conv.Request {
 		c.Thinking = conv.Thinking{Mode: conv.ThinkingEnabled, Budget: r.Thinking.BudgetTokens}
 	case r.Thinking.Type == "adaptive":
 		c.Thinking = conv.Thinking{Mode: conv.ThinkingAdaptive, Effort: effort(r.Effort)}
-	case strings.HasSuffix(r.Model, "-thinking"):
-		c.Thinking = conv.Thinking{Mode: conv.ThinkingEnabled, Budget: thinkingSuffixBudget}
 	}
+	// A "-thinking" model name is left to proxy/kiro, which picks the mode
+	// that suits the model (kiro.Model.Thinking).
 	return c
+}
+
+// joinSystem appends a paragraph to a system prompt.
+func joinSystem(system, add string) string {
+	if system == "" {
+		return add
+	}
+	return system + "\n\n" + add
 }
 
 func effort(e string) string {

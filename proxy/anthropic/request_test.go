@@ -150,12 +150,11 @@ func TestToConv(t *testing.T) {
 	got := req.ToConv()
 	want := &conv.Request{
 		Model:          "claude-sonnet-4-5-thinking",
-		System:         "You are helpful.\nBe brief.",
+		System:         "You are helpful.\nBe brief.\n\n" + WebSearchUnavailable,
 		MaxTokens:      4096,
 		StopSequences:  []string{"END"},
 		ConversationID: "4f1c2a9e-7b3d-4e8a-9c61-2d5f8e0b7a13",
 		ToolChoice:     conv.ToolChoice{Type: conv.ToolChoiceTool, Name: "Bash"},
-		Thinking:       conv.Thinking{Mode: conv.ThinkingEnabled, Budget: 20000},
 		Tools: []conv.Tool{
 			{Name: "Bash", Description: "Run a command", Schema: json.RawMessage(`{"type":"object","properties":{"command":{"type":"string"}}}`)},
 			{Name: "NoSchema", Schema: json.RawMessage(`{"type":"object","properties":{}}`)},
@@ -263,7 +262,7 @@ func TestCheckImages(t *testing.T) {
 		t.Errorf("at the limit: %v", err)
 	}
 	err = req.checkImages(2999)
-	if want := "messages.0.content.1.content.0: image too large: about 3000 bytes, limit 2999"; err == nil || err.Error() != want {
+	if want := "messages.0.content.1.content.0: image too large: about 3000 bytes decoded, the upstream accepts at most 2999 per image: send a smaller or more compressed image"; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}
 }

@@ -34,6 +34,15 @@ type TranslatorOptions struct {
 	MaxTokens int
 	// StopSequences end the answer where the text contains one of them.
 	StopSequences []string
+	// JSONOutput says the client asked for a JSON answer (structured
+	// outputs): the answer text is held until the end and sent as the JSON
+	// value it contains, without the code fences or words around it that a
+	// model asked in prose may add.
+	JSONOutput bool
+	// Notice, if set, starts the answer's text: something the client must
+	// be told about how the request was served (a web search that could not
+	// be run). It counts as output.
+	Notice string
 }
 
 // Translator turns decoded Kiro events into Anthropic stream events: one
@@ -45,7 +54,10 @@ type TranslatorOptions struct {
 // start of a <thinking> tag or of a stop sequence. A tool call is emitted only
 // once it is complete (its stop flag, the next call's id, or the end of the
 // stream, with input that is a JSON object), as start, one input_json_delta
-// and stop: a client never sees half a tool call it could run.
+// and stop: a client never sees half a tool call it could run. A call the
+// upstream cut off is replaced by a short text saying so, and the answer
+// stops with max_tokens, so that the model, reading its own answer back,
+// knows to send smaller inputs.
 type Translator struct {
 	opts  TranslatorOptions
 	stops []string
@@ -61,6 +73,7 @@ type Translator struct {
 	lastThink byte   // last byte of thinking text emitted from tags
 	tagged    bool   // the answer's thinking came in tags
 	stopHeld  string // text held back as a possible stop sequence start
+	jsonBuf   []byte // the answer, held until the end (JSONOutput)
 
 	tool     pendingTool
 	finished []string // ids of tool calls already emitted or dropped
@@ -72,6 +85,7 @@ type Translator struct {
 	contextPercent                 float64
 	meta                           kiro.Metadata
 	hasMeta                        bool
+	webSearches                    int // web searches answered (server_tool_use)
 
 	stopReason, stopSequence string
 	usage                    Usage
@@ -127,8 +141,12 @@ func (t *Translator) Start(out []Event) []Event {
 		return out
 	}
 	t.started = true
-	return append(out, Event{Type: MessageStart, ID: t.opts.MessageID, Model: t.opts.Model,
+	out = append(out, Event{Type: MessageStart, ID: t.opts.MessageID, Model: t.opts.Model,
 		Usage: Usage{InputTokens: t.opts.InputTokens, OutputTokens: 1}})
+	if t.opts.Notice != "" {
+		out = t.emitText(out, t.opts.Notice+"\n\n")
+	}
+	return out
 }
 
 // Next appends the events that ev causes to out. After the answer has ended
@@ -158,6 +176,8 @@ func (t *Translator) Next(out []Event, ev kiro.Event) []Event {
 		t.contextPercent = ev.Percent
 	case kiro.Metadata:
 		t.meta, t.hasMeta = ev, true
+	case kiro.WebSearchResults:
+		return t.webSearch(t.Start(out), ev)
 	case kiro.Exception:
 		if ev.Type == "ContentLengthExceededException" { // the answer was cut for length
 			t.contentLength = true
@@ -254,10 +274,13 @@ func (t *Translator) end(out []Event, reason string) []Event {
 	out = t.closeBlock(out)
 	t.held, t.stopHeld = "", ""
 	t.tool = pendingTool{}
-	u := Usage{InputTokens: t.opts.InputTokens, OutputTokens: max(1, t.output.Tokens())}
+	u := Usage{InputTokens: t.opts.InputTokens, OutputTokens: max(1, t.output.Tokens()), WebSearchRequests: t.webSearches}
 	switch {
 	case t.hasMeta && t.meta.InputTokens+t.meta.CacheReadTokens+t.meta.CacheWriteTokens > 0:
-		u.InputTokens = t.meta.InputTokens + t.meta.CacheReadTokens + t.meta.CacheWriteTokens
+		// Anthropic's input_tokens are the uncached ones; clients add the
+		// cache fields to get the context's size.
+		u.InputTokens = t.meta.InputTokens
+		u.CacheReadInputTokens, u.CacheCreationInputTokens = t.meta.CacheReadTokens, t.meta.CacheWriteTokens
 	case t.contextPercent > 0 && t.opts.Window > 0:
 		u.InputTokens = int(math.Round(min(t.contextPercent, 100) * float64(t.opts.Window) / 100))
 	}
@@ -382,7 +405,9 @@ func (t *Translator) thinkingText(out []Event, s string) []Event {
 		buf, t.held = t.held+s, ""
 	}
 	if i := t.closingTag(buf); i >= 0 {
-		out = t.thinkingPart(out, buf[:i])
+		// The newline the model writes before </thinking> is layout, not
+		// thinking (the one after <thinking> is dropped likewise).
+		out = t.thinkingPart(out, strings.TrimSuffix(buf[:i], "\n"))
 		if t.done {
 			return out
 		}
@@ -390,7 +415,7 @@ func (t *Translator) thinkingText(out []Event, s string) []Event {
 		t.phase = phaseAfter
 		return t.text(out, buf[i+len(closeTag):])
 	}
-	k := partialSuffix(buf, closeTag)
+	k := max(partialSuffix(buf, closeTag), partialSuffix(buf, "\n"+closeTag))
 	t.held = buf[len(buf)-k:]
 	return t.thinkingPart(out, buf[:len(buf)-k])
 }
@@ -439,6 +464,10 @@ func partialSuffix(s, tag string) int {
 
 // answer handles answer text: stop sequences, then out.
 func (t *Translator) answer(out []Event, s string) []Event {
+	if t.opts.JSONOutput {
+		t.jsonBuf = append(t.jsonBuf, s...)
+		return out
+	}
 	if len(t.stops) == 0 {
 		return t.emitText(out, s)
 	}
@@ -494,7 +523,41 @@ func (t *Translator) flushText(out []Event) []Event {
 		t.stopHeld = ""
 		out = t.emitText(out, held)
 	}
+	if len(t.jsonBuf) > 0 && !t.done {
+		s := jsonAnswer(t.jsonBuf)
+		t.jsonBuf = t.jsonBuf[:0]
+		out = t.emitText(out, s)
+	}
 	return out
+}
+
+// jsonAnswer returns the JSON value in a model's answer: the answer itself
+// when it is one, else what is between code fences, or from the first
+// opening brace (or bracket) to the last closing one, if that is valid
+// JSON. Anything else is returned trimmed, for the client to judge.
+func jsonAnswer(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if json.Valid(b) {
+		return string(b)
+	}
+	if rest, ok := bytes.CutPrefix(b, []byte("```")); ok {
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			rest = rest[i+1:]
+		}
+		if i := bytes.LastIndex(rest, []byte("```")); i >= 0 {
+			rest = rest[:i]
+		}
+		if rest = bytes.TrimSpace(rest); json.Valid(rest) {
+			return string(rest)
+		}
+	}
+	for _, pair := range [...][2]byte{{'{', '}'}, {'[', ']'}} {
+		i, j := bytes.IndexByte(b, pair[0]), bytes.LastIndexByte(b, pair[1])
+		if i >= 0 && j > i && json.Valid(b[i:j+1]) {
+			return string(b[i : j+1])
+		}
+	}
+	return string(b)
 }
 
 // reasoning handles native reasoning events.
@@ -572,16 +635,17 @@ func (t *Translator) finishTool(out []Event) []Event {
 		input = emptyObject
 	} else if !p.complete || input[0] != '{' || !json.Valid(input) {
 		t.truncated = true
-		return out
+		notice := droppedToolNotice(p.name, p.complete)
+		if t.open == TextBlock {
+			notice = "\n\n" + notice
+		}
+		return t.emitText(out, notice)
 	}
-	c := t.output
-	c.Add(p.name)
-	c.AddBytes(input)
-	if t.opts.MaxTokens > 0 && c.Tokens() > t.opts.MaxTokens {
-		t.truncated = true
-		return t.end(out, StopMaxTokens)
-	}
-	t.output = c
+	// A complete call is always passed on, even past the local max_tokens:
+	// the upstream wrote all of it, and dropping a finished Write would only
+	// make the client ask for it again.
+	t.output.Add(p.name)
+	t.output.AddBytes(input)
 	out = t.closeBlock(out)
 	i := t.index
 	t.index++
@@ -590,6 +654,89 @@ func (t *Translator) finishTool(out []Event) []Event {
 		Event{Type: ContentBlockStart, Index: i, Block: ToolUseBlock, ID: t.toolID(p.id, i), Name: p.name},
 		Event{Type: ContentBlockDelta, Index: i, Delta: InputJSONDelta, Text: string(input)},
 		Event{Type: ContentBlockStop, Index: i})
+}
+
+// droppedToolNotice is the text that stands for a tool call that was not
+// passed on: cut off by the upstream before its input was complete, or
+// (complete) with an input that is not a JSON object.
+func droppedToolNotice(name string, complete bool) string {
+	if name == "" {
+		name = "a tool"
+	}
+	if complete {
+		return "[The call to " + name + " was not made: its input was not a JSON object.]"
+	}
+	return "[The call to " + name + " was cut off by the upstream before its input was complete, so it was not made. " +
+		"Send large content in smaller parts, e.g. write the start of a file, then append the rest with further edits.]"
+}
+
+// webSearch answers a web search: the call (server_tool_use, whole in its
+// start event, as Anthropic sends it), the results (web_search_tool_result),
+// and a text block listing them, since clients such as Claude Code pass only
+// text and links on to the model.
+func (t *Translator) webSearch(out []Event, ev kiro.WebSearchResults) []Event {
+	out = t.flushText(out)
+	if t.done {
+		return out
+	}
+	out = t.closeBlock(out)
+	t.webSearches++
+	id := "srvtoolu_" + strings.TrimPrefix(t.opts.MessageID, "msg_") + "_" + strconv.Itoa(t.index)
+	input := appendString([]byte(`{"query":`), ev.Query)
+	input = append(input, '}')
+	t.output.AddBytes(input)
+	var content []byte
+	content = append(content, '[')
+	for i, r := range ev.Results {
+		if i > 0 {
+			content = append(content, ',')
+		}
+		content = append(content, `{"type":"web_search_result","title":`...)
+		content = appendString(content, r.Title)
+		content = append(content, `,"url":`...)
+		content = appendString(content, r.URL)
+		// Anthropic's encrypted_content is opaque to clients; Kiro's snippet
+		// stands in for it (only a proxy that made it can read it back).
+		content = append(content, `,"encrypted_content":`...)
+		content = appendString(content, r.Snippet)
+		content = append(content, `,"page_age":`...)
+		if r.Published.IsZero() {
+			content = append(content, "null"...)
+		} else {
+			content = appendString(content, r.Published.Format("January 2, 2006"))
+		}
+		content = append(content, '}')
+	}
+	content = append(content, ']')
+	i := t.index
+	t.index += 2
+	out = append(out,
+		Event{Type: ContentBlockStart, Index: i, Block: ServerToolUseBlock, ID: id, Name: "web_search", Text: string(input)},
+		Event{Type: ContentBlockStop, Index: i},
+		Event{Type: ContentBlockStart, Index: i + 1, Block: WebSearchToolResultBlock, ID: id, Text: string(content)},
+		Event{Type: ContentBlockStop, Index: i + 1})
+	return t.emitText(out, searchSummary(ev))
+}
+
+// searchSummary lists results as text: title, address and snippet of each.
+func searchSummary(ev kiro.WebSearchResults) string {
+	var b strings.Builder
+	if len(ev.Results) == 0 {
+		b.WriteString("The web search for \"" + ev.Query + "\" found no results.")
+		return b.String()
+	}
+	b.WriteString("Web search results for \"" + ev.Query + "\":\n")
+	for i, r := range ev.Results {
+		b.WriteString("\n" + strconv.Itoa(i+1) + ". " + r.Title + "\n   " + r.URL)
+		if !r.Published.IsZero() {
+			b.WriteString(" (" + r.Published.Format("January 2, 2006") + ")")
+		}
+		if snip := strings.TrimSpace(r.Snippet); snip != "" {
+			b.WriteString("\n   " + strings.Join(strings.Fields(snip), " "))
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // toolID gives a Kiro tool call id the toolu_ form Anthropic clients expect:

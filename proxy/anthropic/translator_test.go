@@ -62,7 +62,7 @@ func TestTranslator(t *testing.T) {
 			"thinking:plan|text:answer", StopEndTurn},
 		{"quoted closing tag stays thinking", thinking,
 			[]kiro.Event{kiro.Text{Content: "<thinking>use \"</thinking>\" then '</thinking>' too\n</thinking>ok"}},
-			"thinking:use \"</thinking>\" then '</thinking>' too\n|text:ok", StopEndTurn},
+			"thinking:use \"</thinking>\" then '</thinking>' too|text:ok", StopEndTurn},
 		{"quote before the tag in the previous chunk", thinking,
 			[]kiro.Event{kiro.Text{Content: "<thinking>a`"}, kiro.Text{Content: "</thinking>`b"}, kiro.Text{Content: "</thinking>c"}},
 			"thinking:a`</thinking>`b|text:c", StopEndTurn},
@@ -90,10 +90,10 @@ func TestTranslator(t *testing.T) {
 		{"tool without id", TranslatorOptions{MessageID: "msg_abc"},
 			[]kiro.Event{kiro.ToolUse{Name: "X", Input: `{}`, Stop: true}}, "tool:toolu_abc_0:X:{}", StopToolUse},
 		{"tool input not an object", TranslatorOptions{},
-			[]kiro.Event{kiro.ToolUse{ID: "t1", Name: "X", Input: `[1,2]`, Stop: true}}, "", StopMaxTokens},
+			[]kiro.Event{kiro.ToolUse{ID: "t1", Name: "X", Input: `[1,2]`, Stop: true}}, "text:" + droppedToolNotice("X", true), StopMaxTokens},
 		{"broken tool dropped, next kept", TranslatorOptions{},
 			[]kiro.Event{kiro.ToolUse{ID: "t1", Name: "X", Input: `{"a":`}, kiro.ToolUse{ID: "t2", Name: "Y", Input: `{}`, Stop: true}},
-			"tool:toolu_t2:Y:{}", StopMaxTokens},
+			"text:" + droppedToolNotice("X", false) + "|tool:toolu_t2:Y:{}", StopMaxTokens},
 		{"name in a later fragment", TranslatorOptions{},
 			[]kiro.Event{kiro.ToolUse{ID: "t1", Input: `{"a"`}, kiro.ToolUse{ID: "t1", Name: "Late", Input: `:2}`, Stop: true}},
 			`tool:toolu_t1:Late:{"a":2}`, StopToolUse},
@@ -102,9 +102,12 @@ func TestTranslator(t *testing.T) {
 			`tool:toolu_t1:X:{"s":"}{\"}"}`, StopToolUse},
 		{"max_tokens cuts text", TranslatorOptions{MaxTokens: 2},
 			[]kiro.Event{kiro.Text{Content: "abcd"}, kiro.Text{Content: "efghij"}}, "text:abcdefgh", StopMaxTokens},
-		{"max_tokens drops a tool call", TranslatorOptions{MaxTokens: 3},
+		{"max_tokens keeps a complete tool call", TranslatorOptions{MaxTokens: 3},
 			[]kiro.Event{kiro.Text{Content: "ok"}, kiro.ToolUse{ID: "t1", Name: "Write", Input: `{"content":"a long file body"}`, Stop: true}},
-			"text:ok", StopMaxTokens},
+			`text:ok|tool:toolu_t1:Write:{"content":"a long file body"}`, StopToolUse},
+		{"max_tokens cuts text after a complete tool call", TranslatorOptions{MaxTokens: 3},
+			[]kiro.Event{kiro.ToolUse{ID: "t1", Name: "Write", Input: `{"content":"a long file body"}`, Stop: true}, kiro.Text{Content: "more"}},
+			`tool:toolu_t1:Write:{"content":"a long file body"}`, StopMaxTokens},
 		{"stop sequence across chunks", TranslatorOptions{StopSequences: []string{"", "END"}},
 			[]kiro.Event{kiro.Text{Content: "done E"}, kiro.Text{Content: "N"}, kiro.Text{Content: "D more"}}, "text:done ", StopSequence},
 		{"stop sequence prefix released at the end", TranslatorOptions{StopSequences: []string{"END"}},
@@ -134,22 +137,26 @@ func TestTranslator(t *testing.T) {
 func TestTranslatorUsage(t *testing.T) {
 	opts := TranslatorOptions{InputTokens: 1000, Window: 200_000}
 	tests := []struct {
-		name          string
-		evs           []kiro.Event
-		input, output int
+		name                 string
+		evs                  []kiro.Event
+		input, output        int
+		cacheRead, cacheMade int
 	}{
-		{"estimate", []kiro.Event{kiro.Text{Content: "abcdefgh"}}, 1000, 2},
-		{"context usage", []kiro.Event{kiro.Text{Content: "abcdefgh"}, kiro.ContextUsage{Percent: 12.5}}, 25_000, 2},
-		{"metadata wins", []kiro.Event{kiro.Text{Content: "abcdefgh"}, kiro.ContextUsage{Percent: 12.5},
-			kiro.Metadata{InputTokens: 900, CacheReadTokens: 100, CacheWriteTokens: 10, OutputTokens: 3}}, 1010, 3},
-		{"empty metadata ignored", []kiro.Event{kiro.Metadata{}}, 1000, 1},
-		{"tool JSON counts", []kiro.Event{kiro.ToolUse{ID: "t", Name: "Abcd", Input: `{"k":"abcdefgh"}`, Stop: true}}, 1000, 5},
+		{"estimate", []kiro.Event{kiro.Text{Content: "abcdefgh"}}, 1000, 2, 0, 0},
+		{"context usage", []kiro.Event{kiro.Text{Content: "abcdefgh"}, kiro.ContextUsage{Percent: 12.5}}, 25_000, 2, 0, 0},
+		{"metadata wins, cache apart", []kiro.Event{kiro.Text{Content: "abcdefgh"}, kiro.ContextUsage{Percent: 12.5},
+			kiro.Metadata{InputTokens: 900, CacheReadTokens: 100, CacheWriteTokens: 10, OutputTokens: 3}}, 900, 3, 100, 10},
+		{"empty metadata ignored", []kiro.Event{kiro.Metadata{}}, 1000, 1, 0, 0},
+		{"tool JSON counts", []kiro.Event{kiro.ToolUse{ID: "t", Name: "Abcd", Input: `{"k":"abcdefgh"}`, Stop: true}}, 1000, 5, 0, 0},
+		{"thinking counts", []kiro.Event{kiro.Reasoning{Text: "abcdefgh"}}, 1000, 2, 0, 0},
 	}
 	for _, tt := range tests {
-		evs := run(opts, tt.evs...)
+		o := opts
+		o.Thinking = true
+		evs := run(o, tt.evs...)
 		u := evs[len(evs)-2].Usage
-		if u.InputTokens != tt.input || u.OutputTokens != tt.output || u.CacheReadInputTokens != 0 || u.CacheCreationInputTokens != 0 {
-			t.Errorf("%s: usage %+v, want input %d output %d", tt.name, u, tt.input, tt.output)
+		if u.InputTokens != tt.input || u.OutputTokens != tt.output || u.CacheReadInputTokens != tt.cacheRead || u.CacheCreationInputTokens != tt.cacheMade {
+			t.Errorf("%s: usage %+v, want input %d output %d cache read %d created %d", tt.name, u, tt.input, tt.output, tt.cacheRead, tt.cacheMade)
 		}
 		if evs[0].Usage != (Usage{InputTokens: 1000, OutputTokens: 1}) {
 			t.Errorf("%s: message_start usage %+v", tt.name, evs[0].Usage)

@@ -118,4 +118,22 @@ type Request struct {
 	// ConversationID identifies the client's session when it names one
 	// (Claude Code's metadata.user_id); empty otherwise.
 	ConversationID string
+	// OutputSchema, when set, is a JSON Schema the answer must be a JSON
+	// value of (structured outputs); proxy/kiro turns it into an instruction.
+	OutputSchema json.RawMessage
+	// WebSearch, when set, asks for a web search instead of a model call:
+	// the backend runs the query and answers with the results (see
+	// kiro.WebSearchResults). Messages still hold the conversation, so a
+	// caller can fall back to a model call without the search.
+	WebSearch *WebSearch
+}
+
+// WebSearch is a web search the client asked the proxy to run (Anthropic's
+// web_search server tool).
+type WebSearch struct {
+	Query string
+	// AllowedDomains, when not empty, keeps only results from these domains
+	// (and their subdomains); BlockedDomains drops results from those.
+	AllowedDomains []string
+	BlockedDomains []string
 }

@@ -1,6 +1,7 @@
 package kiro
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -45,6 +46,9 @@ type Payload struct {
 	Model Model
 	// ConversationID is the body's conversationId.
 	ConversationID string
+	// ImageBytes is how much of Body is base64 image data: the upstream's
+	// input limit (§3.10) is about the rest, see InputBytes.
+	ImageBytes int
 
 	buf atomic.Pointer[[]byte] // Body's pooled buffer until Release
 }
@@ -59,6 +63,10 @@ func (p *Payload) Release() {
 		bodyPool.Put(b)
 	}
 }
+
+// InputBytes is the size of Body without its image data: what the byte
+// guard of Config.MaxInputBytes measures.
+func (p *Payload) InputBytes() int { return len(p.Body) - p.ImageBytes }
 
 // ToolName returns the client's name for a tool name Kiro sent back.
 func (p *Payload) ToolName(sent string) string {
@@ -86,6 +94,10 @@ const (
 	// maxImageBytes is Bedrock's documented per-image limit (3.75 MB); Kiro
 	// states none, so a bigger image is replaced by a note rather than sent.
 	maxImageBytes = 3_750_000
+	// MaxImages is how many images one request may carry: Bedrock's
+	// Converse limit, which Kiro forwards to. Older images beyond it become
+	// notes.
+	MaxImages = 20
 
 	// Thinking budget bounds (§5.1: AIC/KPX clamp, KRS cap and default).
 	minThinkingBudget     = 1024
@@ -107,7 +119,7 @@ const (
 //	repairPairing    every tool use answered exactly once by the next turn, in
 //	                 order; orphan results become text, duplicates and
 //	                 unanswered uses go
-//	limitImages      old history images become a note
+//	limitImages      old history images become a note, at most MaxImages stay
 //	declareHistoryTools, toolChoice, fillPlaceholders, then one encode.
 //
 // The only error is a nil request.
@@ -133,11 +145,13 @@ func BuildRequest(req *conv.Request, opt BuildOptions) (*Payload, error) {
 		keep = defaultHistoryImageTurns
 	}
 	limitImages(turns, keep)
+	imageBytes := capImages(turns, MaxImages)
 	if !textTools {
 		specs = declareHistoryTools(specs, turns)
 	}
 	current := &turns[len(turns)-1]
 	current.addText(toolChoiceInstruction(req.ToolChoice, &names, !textTools), "\n\n")
+	current.addText(outputSchemaInstruction(req.OutputSchema), "\n\n")
 	fillPlaceholders(turns)
 
 	convID := req.ConversationID
@@ -161,7 +175,7 @@ func BuildRequest(req *conv.Request, opt BuildOptions) (*Payload, error) {
 		turns:          turns,
 		tools:          specs,
 	})
-	p := &Payload{Body: body, ToolNames: names.short, Model: model, ConversationID: convID}
+	p := &Payload{Body: body, ToolNames: names.short, Model: model, ConversationID: convID, ImageBytes: imageBytes}
 	p.buf.Store(pooled)
 	return p, nil
 }
@@ -563,6 +577,51 @@ func limitImages(turns []turn, keep int) {
 		t.addText(note, "\n")
 	}
 }
+
+// capImages keeps at most limit images in the request, the newest: the
+// current message's first, then history from the most recent turn back.
+// Images beyond that become a note. It returns the base64 bytes kept.
+func capImages(turns []turn, limit int) int {
+	kept, size := 0, 0
+	for i := len(turns) - 1; i >= 0; i-- {
+		t := &turns[i]
+		if len(t.images) == 0 {
+			continue
+		}
+		n := min(len(t.images), limit-kept)
+		for _, im := range t.images[:n] {
+			size += len(im.data)
+		}
+		kept += n
+		if dropped := len(t.images) - n; dropped > 0 {
+			t.images = t.images[:n:n]
+			note := "[image omitted: a request may carry at most " + strconv.Itoa(limit) + " images]"
+			if dropped > 1 {
+				note = "[" + strconv.Itoa(dropped) + " images omitted: a request may carry at most " + strconv.Itoa(limit) + " images]"
+			}
+			t.addText(note, "\n")
+		}
+	}
+	return size
+}
+
+// outputSchemaInstruction is Kiro's stand-in for structured outputs, which
+// it lacks: an instruction appended to the current message. The schema is
+// sent compacted.
+func outputSchemaInstruction(schema json.RawMessage) string {
+	if len(schema) == 0 {
+		return ""
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, schema) != nil {
+		return ""
+	}
+	return OutputSchemaPreamble + "\n" + buf.String()
+}
+
+// OutputSchemaPreamble starts the instruction that asks for a JSON answer
+// (conv.Request.OutputSchema); the compacted schema follows on the next line.
+const OutputSchemaPreamble = "Answer with only a JSON value that conforms to the JSON Schema below: no code fences, no other text."
 
 // toolChoiceInstruction is Kiro's stand-in for tool_choice, which it lacks:
 // an instruction appended to the current message.

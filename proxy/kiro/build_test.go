@@ -552,3 +552,62 @@ func TestBuildNilRequest(t *testing.T) {
 		t.Error("nil request: no error")
 	}
 }
+
+func TestBuildImageCap(t *testing.T) {
+	img := func(data string) conv.Block { return conv.Block{Type: conv.Image, MediaType: "image/png", Data: data} }
+	// 4 history turns with 6 images each, then a current message with 3:
+	// 27 images, of which the 20 newest go.
+	req := &conv.Request{}
+	for i := range 4 {
+		var blocks []conv.Block
+		for j := range 6 {
+			blocks = append(blocks, img(fmt.Sprintf("H%dI%d", i, j)))
+		}
+		req.Messages = append(req.Messages, user(append(blocks, text(fmt.Sprint(i)))...), asst(text("ok")))
+	}
+	req.Messages = append(req.Messages, user(img("C0"), img("C1"), img("C2"), text("now")))
+	p, b := mustBuild(t, req, BuildOptions{})
+	count, size := 0, 0
+	var notes []string
+	for _, h := range b.ConversationState.History {
+		if h.User == nil {
+			continue
+		}
+		count += len(h.User.Images)
+		for _, im := range h.User.Images {
+			size += len(im.Source.Bytes)
+		}
+		if strings.Contains(*h.User.Content, "at most 20 images") {
+			notes = append(notes, *h.User.Content)
+		}
+	}
+	cur := b.ConversationState.CurrentMessage.User
+	count += len(cur.Images)
+	for _, im := range cur.Images {
+		size += len(im.Source.Bytes)
+	}
+	if count != MaxImages || len(cur.Images) != 3 {
+		t.Errorf("%d images (%d current), want %d", count, len(cur.Images), MaxImages)
+	}
+	// H0 loses all 6 (a note for 6), H1 keeps 5 of 6.
+	if len(notes) != 2 || !strings.Contains(notes[0], "[6 images omitted") || !strings.Contains(notes[1], "[image omitted") {
+		t.Errorf("notes %q", notes)
+	}
+	if p.ImageBytes != size || p.InputBytes() != len(p.Body)-size {
+		t.Errorf("ImageBytes %d, want %d", p.ImageBytes, size)
+	}
+}
+
+func TestBuildOutputSchema(t *testing.T) {
+	schema := json.RawMessage(`{ "type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"] }`)
+	req := &conv.Request{Messages: []conv.Message{user(text("<session>\nfix it\n</session>"))}, OutputSchema: schema}
+	_, b := mustBuild(t, req, BuildOptions{})
+	want := "<session>\nfix it\n</session>\n\n" + OutputSchemaPreamble + "\n" + `{"type":"object","properties":{"title":{"type":"string"}},"required":["title"]}`
+	if got := *b.ConversationState.CurrentMessage.User.Content; got != want {
+		t.Errorf("content\n got %q\nwant %q", got, want)
+	}
+	req.OutputSchema = nil
+	if _, b = mustBuild(t, req, BuildOptions{}); strings.Contains(*b.ConversationState.CurrentMessage.User.Content, "JSON") {
+		t.Error("instruction without a schema")
+	}
+}

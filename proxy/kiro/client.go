@@ -33,6 +33,10 @@ const (
 	DefaultIdleTimeout           = 300 * time.Second // §12.1: between chunks
 	DefaultResponseHeaderTimeout = 60 * time.Second  // §12.1: 30–60 s
 	DefaultMaxRetryWait          = 10 * time.Second
+	// DefaultMaxInputBytes is the byte guard on a body's text (§3.10: the
+	// sources put Kiro's hidden limit between 615 KB and 2 MB; 600 KB fails
+	// fast below all of them).
+	DefaultMaxInputBytes = 600_000
 
 	backoffBase = 200 * time.Millisecond // §10.2 (KRS): 200 ms × 2^n
 	backoffCap  = 2 * time.Second
@@ -78,6 +82,18 @@ type Config struct {
 	// Sleep waits d or until ctx ends (returning its error); nil means a
 	// timer. Tests inject one to skip the back-off.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// MaxInputBytes is the byte guard of §3.10: a body whose text (images
+	// left out, see Payload.InputBytes) is larger is not sent, and Send
+	// returns a *TooLongError at once. Zero means DefaultMaxInputBytes,
+	// negative turns the guard off.
+	MaxInputBytes int
+	// TrimHistory makes Send drop the oldest messages of a conversation
+	// that is over MaxInputBytes, or that Kiro refuses as too long, instead
+	// of failing (see trim.go for what is kept); Stream.Trimmed says how
+	// many went. Off by default: Claude Code compacts by itself when it is
+	// told the prompt is too long, which keeps more of the conversation's
+	// meaning than cutting its oldest part.
+	TrimHistory bool
 }
 
 // Client talks to the Kiro backend. It is safe for concurrent use.
@@ -94,6 +110,8 @@ type Client struct {
 	idle       time.Duration
 	maxWait    time.Duration
 	sleep      func(context.Context, time.Duration) error
+	maxInput   int  // byte guard; 0 when off
+	trim       bool // TrimHistory
 }
 
 // New returns a Client for cfg.
@@ -110,6 +128,14 @@ func New(cfg Config) *Client {
 		idle:       cfg.IdleTimeout,
 		maxWait:    cfg.MaxRetryWait,
 		sleep:      cfg.Sleep,
+		maxInput:   cfg.MaxInputBytes,
+		trim:       cfg.TrimHistory,
+	}
+	switch {
+	case c.maxInput == 0:
+		c.maxInput = DefaultMaxInputBytes
+	case c.maxInput < 0:
+		c.maxInput = 0
 	}
 	if u, err := url.Parse(c.base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		c.baseErr = fmt.Errorf("kiro: base URL %q: want http(s)://host[/path]", cfg.BaseURL)
@@ -165,7 +191,10 @@ func (c *Client) MapModel(name string) Model { return c.models.Map(name) }
 
 // call is one logical request: what stays the same across its attempts.
 type call struct {
-	req            *conv.Request
+	req            *conv.Request // what is sent: the client's, or a trimmed copy
+	orig           *conv.Request // the client's
+	trimmed        int           // messages dropped from orig
+	trimRetries    int           // calls refused as too long and trimmed further
 	model          Model
 	conversationID string
 	continuationID string
@@ -208,8 +237,12 @@ func (c *Client) Send(ctx context.Context, req *conv.Request) (*Stream, error) {
 	if c.baseErr != nil {
 		return nil, c.baseErr
 	}
+	if req.WebSearch != nil {
+		return c.webSearch(ctx, req)
+	}
 	cl := &call{
 		req:            req,
+		orig:           req,
 		model:          c.models.Map(req.Model),
 		conversationID: req.ConversationID,
 		continuationID: uuid.NewString(),
@@ -280,12 +313,11 @@ func (c *Client) tryAccount(ctx context.Context, acct Account, cl *call) (st *St
 		if payload == nil || tokARN != arn {
 			if refs != nil {
 				refs.release()
+				refs = nil
 			}
 			arn = tokARN
-			payload, err = BuildRequest(cl.req, BuildOptions{Model: cl.model, ProfileARN: arn,
-				ConversationID: cl.conversationID, ContinuationID: cl.continuationID})
+			payload, err = c.build(cl, arn)
 			if err != nil {
-				refs = nil
 				return nil, false, err
 			}
 			refs = newBodyRefs(payload)
@@ -294,6 +326,7 @@ func (c *Client) tryAccount(ctx context.Context, acct Account, cl *call) (st *St
 		st, uerr := c.attempt(ctx, acct, tok, payload, refs, cl)
 		if uerr == nil {
 			acct.Report(nil)
+			st.trimmed = cl.trimmed
 			return st, false, nil
 		}
 		if ctx.Err() != nil {
@@ -304,6 +337,19 @@ func (c *Client) tryAccount(ctx context.Context, acct Account, cl *call) (st *St
 		act := policy(uerr)
 		c.log.Info("upstream_attempt_failed", "account", acct.Name(), "attempt", cl.attempts,
 			"status", uerr.Status, "reason", uerr.Reason, "message", uerr.Message)
+		if uerr.Reason == ReasonContentLength {
+			// The guard let through what Kiro would not take: trim further
+			// when allowed (to three quarters of what was refused, a few
+			// times at most), else report it so the client can compact.
+			size := payload.InputBytes()
+			if !c.trim || cl.trimRetries >= maxTrimRetries || !c.trimTo(cl, arn, size*3/4, cl.trimmed+1) {
+				return nil, false, &TooLongError{Bytes: size, Limit: c.maxInput, Err: uerr}
+			}
+			cl.trimRetries++
+			payload = nil // rebuilt from the trimmed conversation
+			n--           // not the account's fault: its budget is for failures
+			continue
+		}
 		switch act {
 		case actFail:
 			return nil, false, uerr
@@ -329,6 +375,44 @@ func (c *Client) tryAccount(ctx context.Context, acct Account, cl *call) (st *St
 		}
 	}
 	return nil, true, lastErr
+}
+
+// maxTrimRetries bounds how often one request is trimmed further after Kiro
+// refused it as too long: four times three quarters is a third of the size.
+const maxTrimRetries = 4
+
+// build builds the body of a call and applies the byte guard: a body over
+// it is trimmed when TrimHistory is set, else refused with a *TooLongError.
+func (c *Client) build(cl *call, arn string) (*Payload, error) {
+	opt := c.buildOptions(cl, arn)
+	payload, err := BuildRequest(cl.req, opt)
+	if err != nil || c.maxInput <= 0 || payload.InputBytes() <= c.maxInput {
+		return payload, err
+	}
+	size := payload.InputBytes()
+	payload.Release()
+	if !c.trim || !c.trimTo(cl, arn, c.maxInput, cl.trimmed+1) {
+		return nil, &TooLongError{Bytes: size, Limit: c.maxInput}
+	}
+	return BuildRequest(cl.req, opt)
+}
+
+func (c *Client) buildOptions(cl *call, arn string) BuildOptions {
+	return BuildOptions{Model: cl.model, ProfileARN: arn, ConversationID: cl.conversationID, ContinuationID: cl.continuationID}
+}
+
+// trimTo replaces cl.req by the client's conversation trimmed to at most
+// limit bytes of body text, dropping at least minDrop messages. It reports
+// whether that was possible.
+func (c *Client) trimTo(cl *call, arn string, limit, minDrop int) bool {
+	r, dropped, ok := trimToFit(cl.orig, c.buildOptions(cl, arn), limit, minDrop)
+	if !ok {
+		c.log.Info("history_trim_impossible", "limit_bytes", limit, "messages", len(cl.orig.Messages))
+		return false
+	}
+	c.log.Info("history_trimmed", "dropped_messages", dropped, "limit_bytes", limit)
+	cl.req, cl.trimmed = r, dropped
+	return true
 }
 
 // backoff is the wait before retry n+1 on one account: 200 ms × 2^n, capped

@@ -4,8 +4,11 @@
 // ([BuildRequest]), sends it with the Kiro IDE's headers, retries and fails
 // over between accounts before anything reaches the client ([Client.Send]),
 // and decodes the answering AWS event stream into [Event] values ([Stream]).
-// It also reads quotas ([Client.UsageLimits]) and the model catalogue
-// ([Client.ListModels]).
+// A prompt over the upstream's input limit is refused with a [TooLongError]
+// before it is sent, or trimmed to fit when [Config.TrimHistory] is set; a
+// request for a web search runs Kiro's own search instead of a model call
+// ([WebSearchResults]). It also reads quotas ([Client.UsageLimits]) and the
+// model catalogue ([Client.ListModels]).
 //
 // It knows nothing about the Anthropic or OpenAI wire formats (the front ends
 // translate into conv and out of Event), and nothing about how accounts are

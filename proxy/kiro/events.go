@@ -1,5 +1,7 @@
 package kiro
 
+import "time"
+
 // Event is one decoded upstream event of a generateAssistantResponse stream.
 // The concrete types below are all there is; anything else arrives as Unknown
 // so that a new upstream event never breaks a stream.
@@ -60,11 +62,29 @@ type Unknown struct {
 	Type string
 }
 
-func (Text) isEvent()         {}
-func (Reasoning) isEvent()    {}
-func (ToolUse) isEvent()      {}
-func (ContextUsage) isEvent() {}
-func (Metering) isEvent()     {}
-func (Metadata) isEvent()     {}
-func (Exception) isEvent()    {}
-func (Unknown) isEvent()      {}
+// WebSearchResults is the answer to a conv.Request with WebSearch set: the
+// results of Kiro's web search (its MCP web_search tool), already filtered
+// by the request's allowed and blocked domains. It is the only event of such
+// a stream; it never comes from generateAssistantResponse.
+type WebSearchResults struct {
+	Query   string
+	Results []WebResult
+}
+
+// WebResult is one search hit.
+type WebResult struct {
+	Title     string
+	URL       string
+	Snippet   string
+	Published time.Time // zero when unknown
+}
+
+func (Text) isEvent()             {}
+func (Reasoning) isEvent()        {}
+func (ToolUse) isEvent()          {}
+func (ContextUsage) isEvent()     {}
+func (Metering) isEvent()         {}
+func (Metadata) isEvent()         {}
+func (Exception) isEvent()        {}
+func (Unknown) isEvent()          {}
+func (WebSearchResults) isEvent() {}

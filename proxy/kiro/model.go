@@ -170,6 +170,15 @@ func abs(x int) int {
 	return x
 }
 
+// ThinkingModelName reports whether a client model name asks for extended
+// thinking ("claude-sonnet-4-5-thinking", "claude-opus-4-6-thinking[1m]"),
+// by the same rule that sets Model.Thinking. A front end uses it to know
+// that the answer will carry thinking tags to split.
+func ThinkingModelName(name string) bool {
+	_, thinking := normalizeModelName(name)
+	return thinking
+}
+
 // normalizeModelName lower-cases name and strips everything that does not
 // select a model (§4.3). thinking reports a "thinking" marker.
 func normalizeModelName(name string) (n string, thinking bool) {

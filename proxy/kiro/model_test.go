@@ -135,3 +135,21 @@ func TestContextWindow(t *testing.T) {
 		}
 	}
 }
+
+func TestThinkingModelName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"claude-sonnet-4-5-thinking":          true,
+		"claude-opus-4-6-thinking[1m]":        true,
+		"Claude-Sonnet-4-5-Thinking":          true,
+		"claude-sonnet-4-5-thinking-20250929": true,
+		"claude-sonnet-4-5":                   false,
+		"claude-opus-4-8[1m]":                 false,
+	} {
+		if got := ThinkingModelName(name); got != want {
+			t.Errorf("ThinkingModelName(%q) = %v, want %v", name, got, want)
+		}
+		if got := MapModel(name).Thinking; got != want {
+			t.Errorf("MapModel(%q).Thinking = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,7 @@ type Stream struct {
 	account string
 	model   Model
 	convID  string
+	trimmed int // messages of the client's conversation left out (TrimHistory)
 
 	pending Event // the first event, read by Send
 	err     error // sticky: io.EOF at the clean end
@@ -124,6 +126,25 @@ func (s *Stream) Ready() bool {
 	return s.pending != nil || s.err != nil || s.dec.Ready()
 }
 
+// newEventStream returns a stream of one event, for answers that are not a
+// generateAssistantResponse stream (a web search).
+func newEventStream(ev Event, account string, model Model, convID string) *Stream {
+	return &Stream{
+		ctx:     context.Background(),
+		body:    http.NoBody,
+		cancel:  func() {},
+		account: account,
+		model:   model,
+		convID:  convID,
+		pending: ev,
+		err:     io.EOF,
+	}
+}
+
+// Trimmed is how many of the client's messages were left out to fit the
+// upstream's input limit (Config.TrimHistory); 0 when none were.
+func (s *Stream) Trimmed() int { return s.trimmed }
+
 // Account is the name of the account that serves the stream.
 func (s *Stream) Account() string { return s.account }
 
@@ -150,9 +171,20 @@ func newWatchdog(d time.Duration, cancel context.CancelFunc) *watchdog {
 	return w
 }
 
-func (w *watchdog) touch()        { w.timer.Reset(w.d) }
-func (w *watchdog) stop()         { w.timer.Stop() }
-func (w *watchdog) expired() bool { return w.fired.Load() }
+// A nil watchdog (a stream with nothing to read) does nothing.
+func (w *watchdog) touch() {
+	if w != nil {
+		w.timer.Reset(w.d)
+	}
+}
+
+func (w *watchdog) stop() {
+	if w != nil {
+		w.timer.Stop()
+	}
+}
+
+func (w *watchdog) expired() bool { return w != nil && w.fired.Load() }
 
 // idleReader pushes the watchdog back whenever bytes arrive.
 type idleReader struct {

@@ -38,7 +38,13 @@ func (s *Server) demoReply(req *Request, c checked, bodyLen int) ([]Event, float
 
 	var answer, reasoning string
 	var call *toolPlan
-	if cur.Context != nil && len(cur.Context.ToolResults) > 0 {
+	if schema, asked, ok := jsonInstruction(cur.Content); ok {
+		// Structured output (Claude Code's session titles): an object
+		// filled from the schema, with text taken from the request.
+		asked = cleanPrompt(asked)
+		f := &filler{command: "ls -la", file: "README.md", describe: titleFrom(asked), prompt: oneLine(asked, 200)}
+		answer, reasoning = string(f.value(nil, "", schema, 0)), "The user wants JSON that fits the schema."
+	} else if cur.Context != nil && len(cur.Context.ToolResults) > 0 {
 		answer = summarise(cur.Context.ToolResults)
 		reasoning = "The tool has finished. I'll tell the user what it returned."
 	} else if len(c.tools) > 0 {
@@ -47,7 +53,7 @@ func (s *Server) demoReply(req *Request, c checked, bodyLen int) ([]Event, float
 		}
 	}
 	if answer == "" {
-		answer, reasoning = echo(prompt), "The user wrote to kirotray's demo upstream, which can only echo. I'll repeat the message and mention signing in."
+		answer, reasoning = echo(prompt, earlierPrompt(cs)), "The user wrote to kirotray's demo upstream, which can only echo. I'll repeat the message and mention signing in."
 	}
 
 	text, forced, whole := answer, []int(nil), [2]int{}
@@ -137,6 +143,47 @@ func digest(cs *ConversationState) uint64 {
 	return h.Sum64()
 }
 
+// jsonPreamble is how a client asks for a JSON answer in words (kirotray
+// appends it, followed by the schema on the next line, when a client asks
+// for structured output); the brain answers with JSON that fits.
+const jsonPreamble = "conforms to the JSON Schema below"
+
+// jsonInstruction finds the JSON Schema a message asks the answer to follow
+// and returns it with the text before the instruction.
+func jsonInstruction(s string) (schema map[string]any, before string, ok bool) {
+	i := strings.Index(s, jsonPreamble)
+	if i < 0 {
+		return nil, "", false
+	}
+	_, rest, found := strings.Cut(s[i:], "\n")
+	if !found || json.Unmarshal([]byte(strings.TrimSpace(rest)), &schema) != nil {
+		return nil, "", false
+	}
+	before = s[:i]
+	if j := strings.LastIndex(before, "\n\n"); j >= 0 {
+		before = before[:j] // the instruction's own sentence starts there
+	}
+	return schema, before, true
+}
+
+// titleFrom makes a short title of a request: the first words of what the
+// user wrote (inside Claude Code's <session> tags when present).
+func titleFrom(s string) string {
+	if _, rest, ok := strings.Cut(s, "<session>"); ok {
+		s, _, _ = strings.Cut(rest, "</session>")
+	}
+	words := strings.Fields(s)
+	if len(words) > 6 {
+		words = words[:6]
+	}
+	t := strings.Trim(strings.Join(words, " "), ".,:;!?")
+	if t == "" {
+		return "Demo session"
+	}
+	r, n := utf8.DecodeRuneInString(t)
+	return string(unicode.ToUpper(r)) + t[n:]
+}
+
 func wantsThinking(s string) bool {
 	return strings.Contains(s, "<thinking_mode>enabled</thinking_mode>") ||
 		strings.Contains(s, "<thinking_mode>adaptive</thinking_mode>")
@@ -144,7 +191,7 @@ func wantsThinking(s string) bool {
 
 // injectedTags wrap text that clients and proxies add around the user's own
 // words; the brain looks past them.
-var injectedTags = []string{"system-reminder", "environment_context", "user_instructions", "INSTRUCTIONS",
+var injectedTags = []string{"system-reminder", "environment_context", "session_context", "user_instructions", "INSTRUCTIONS",
 	"thinking_mode", "max_thinking_length", "thinking_effort", "thinking_instruction"}
 
 // cleanPrompt returns what the user typed, without injected blocks.
@@ -191,12 +238,31 @@ func findCwd(cs *ConversationState) string {
 	return ""
 }
 
-func echo(prompt string) string {
+// echo repeats the prompt and, in a conversation that goes on, the user's
+// previous prompt, so that a resumed conversation shows it kept its history.
+func echo(prompt, earlier string) string {
 	q := oneLine(prompt, 160)
 	if q == "" {
 		return "Hello from kirotray's demo upstream! Sign in to use your Kiro account."
 	}
-	return "You said: “" + q + "” (this is kirotray's demo upstream; sign in to use your Kiro account)"
+	s := "You said: “" + q + "”"
+	if e := oneLine(earlier, 120); e != "" {
+		s += "; before that: “" + e + "”"
+	}
+	return s + " (this is kirotray's demo upstream; sign in to use your Kiro account)"
+}
+
+// earlierPrompt is the most recent user prompt in history, past the first
+// turn (the system prompt), or "".
+func earlierPrompt(cs *ConversationState) string {
+	for i := len(cs.History) - 1; i > 0; i-- {
+		if u := cs.History[i].User; u != nil {
+			if p := cleanPrompt(u.Content); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 // summarise describes tool output in one sentence: line count and first line.

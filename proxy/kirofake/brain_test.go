@@ -307,3 +307,16 @@ func TestDemoWindowPerModel(t *testing.T) {
 		t.Errorf("context usage %.4f%%, want %.4f%% of a 1M window", got, want)
 	}
 }
+
+func TestDemoEchoRemembersTheConversation(t *testing.T) {
+	b := parseBody(validBody)
+	b.set("conversationState.currentMessage.userInputMessage", map[string]any{
+		"content": "what did you find?", "modelId": "claude-sonnet-4.5", "origin": "AI_EDITOR"})
+	// History: system pair, "List the Go files", a tool call; the current
+	// message no longer answers it, so drop the call.
+	b.del("conversationState.history.3.assistantResponseMessage.toolUses")
+	d, _ := demo(t, 1, b)
+	if text := d.text(); !strings.HasPrefix(text, "You said: “what did you find?”; before that: “List the Go files”") {
+		t.Errorf("text %q", text)
+	}
+}

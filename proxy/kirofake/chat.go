@@ -64,6 +64,37 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 
 var errClientGone = errors.New("kirofake: client went away while sending the body")
 
+// maxRawBody bounds a chat body whatever it holds (images included).
+const maxRawBody = 64 << 20
+
+// imageBytes is the size of a body's base64 image data (nil: 0).
+func imageBytes(req *Request) int {
+	if req == nil || req.ConversationState == nil {
+		return 0
+	}
+	n := 0
+	eachUser(req.ConversationState, func(u *UserInputMessage) {
+		for _, im := range u.Images {
+			if im.Source != nil {
+				n += len(im.Source.Bytes)
+			}
+		}
+	})
+	return n
+}
+
+// eachUser calls f for every user turn, history first.
+func eachUser(cs *ConversationState, f func(*UserInputMessage)) {
+	for _, m := range cs.History {
+		if m.User != nil {
+			f(m.User)
+		}
+	}
+	if u := cs.CurrentMessage.User; u != nil {
+		f(u)
+	}
+}
+
 // admit runs every check on a chat call and decides its answer: an error, or
 // a plan to stream. It does the accounting; rec is filled but not yet stored.
 func (s *Server) admit(r *http.Request) (plan, Recorded, error) {
@@ -77,13 +108,13 @@ func (s *Server) admit(r *http.Request) (plan, Recorded, error) {
 		rec.Header.Set("Authorization", name)
 	}
 
-	tooLong := r.ContentLength > int64(s.cfg.MaxBodyBytes)
+	tooLong := r.ContentLength > maxRawBody
 	if !tooLong {
-		body, err := readBody(r.Body, r.ContentLength, s.cfg.MaxBodyBytes)
+		body, err := readBody(r.Body, r.ContentLength, maxRawBody)
 		if err != nil {
 			return plan{}, rec, errClientGone
 		}
-		rec.Body, tooLong = body, len(body) > s.cfg.MaxBodyBytes
+		rec.Body, tooLong = body, len(body) > maxRawBody
 	}
 	if !ok {
 		return plan{}, rec, errBearer
@@ -96,12 +127,20 @@ func (s *Server) admit(r *http.Request) (plan, Recorded, error) {
 	if err := s.checkHeaders(r.Header); err != nil {
 		return plan{}, rec, err
 	}
+	tooLongErr := func(detail string) *apiError {
+		return &apiError{Status: http.StatusBadRequest, Type: "ValidationException",
+			Reason: "CONTENT_LENGTH_EXCEEDS_THRESHOLD", Message: "Input is too long.", Detail: detail}
+	}
 	if tooLong {
-		return plan{}, rec, &apiError{Status: http.StatusBadRequest, Type: "ValidationException",
-			Reason: "CONTENT_LENGTH_EXCEEDS_THRESHOLD", Message: "Input is too long.",
-			Detail: "body over " + strconv.Itoa(s.cfg.MaxBodyBytes) + " bytes"}
+		return plan{}, rec, tooLongErr("body over " + strconv.Itoa(maxRawBody) + " bytes")
 	}
 	req, err := parseRequest(rec.Body)
+	if len(rec.Body) > s.cfg.MaxBodyBytes {
+		// The limit is on the input text: image data does not count.
+		if text := len(rec.Body) - imageBytes(req); err != nil || text > s.cfg.MaxBodyBytes {
+			return plan{}, rec, tooLongErr("body text (images left out) of " + strconv.Itoa(text) + " bytes, over " + strconv.Itoa(s.cfg.MaxBodyBytes))
+		}
+	}
 	if err != nil {
 		return plan{}, rec, improper("body is not the expected JSON: %v", err)
 	}

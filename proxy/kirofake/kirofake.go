@@ -1,7 +1,8 @@
 // Package kirofake is a simulated Kiro backend: the chat call
 // (generateAssistantResponse, answered with real AWS event-stream frames),
-// quota and model catalogue, social and SSO-OIDC token refresh with rotation,
-// and the OIDC device flow. It is what `kirotray serve --demo` talks to and
+// quota and model catalogue, web search (the MCP endpoint, with made-up
+// results), social and SSO-OIDC token refresh with rotation, and the OIDC
+// device flow. It is what `kirotray serve --demo` talks to and
 // what every end-to-end test and benchmark runs against.
 //
 // It is deliberately as strict as the real backend, and stricter where the
@@ -41,8 +42,10 @@ type Config struct {
 	Now func() time.Time
 	// AccessTTL is an access token's lifetime; 0 means one hour.
 	AccessTTL time.Duration
-	// MaxBodyBytes bounds a chat body; a larger one gets 400
-	// CONTENT_LENGTH_EXCEEDS_THRESHOLD "Input is too long.". 0 means 600 000.
+	// MaxBodyBytes bounds a chat body's text, its base64 image data left
+	// out; a larger one gets 400 CONTENT_LENGTH_EXCEEDS_THRESHOLD "Input is
+	// too long.". 0 means 600 000. Images have limits of their own (at most
+	// 20 per request, 3.75 MB each), and no body may exceed 64 MiB.
 	MaxBodyBytes int
 	// ChunkDelay is the pause between streamed frames; 0 sends them back to
 	// back. The demo uses a few milliseconds so streaming is visible.
@@ -79,6 +82,7 @@ type Usage struct {
 	Refreshes    int     // successful token refreshes (social or OIDC)
 	Credits      float64 // credits metered (sum of meteringEvent usage sent); what getUsageLimits reports
 	UsageQueries int     // getUsageLimits calls
+	WebSearches  int     // web searches answered through /mcp
 }
 
 // Recorded is one generateAssistantResponse call as the server saw it.
@@ -115,6 +119,7 @@ type Server struct {
 	userCode map[string]*deviceAuth // by user code
 	queue    []queued
 	fault    faultSlot
+	mcpFault faultSlot
 	records  ring
 	nDevice  int
 }
@@ -189,6 +194,7 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("POST /generateAssistantResponse", s.chat)
 	mux.Handle("GET /getUsageLimits", handler(s.usageLimits))
 	mux.Handle("GET /ListAvailableModels", handler(s.listModels))
+	mux.Handle("POST /mcp", handler(s.mcp))
 	mux.Handle("POST /ListAvailableProfiles", handler(s.listProfiles))
 	mux.Handle("POST /refreshToken", handler(s.socialRefresh))
 	mux.Handle("POST /token", handler(s.oidcToken))

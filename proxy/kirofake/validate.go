@@ -18,6 +18,7 @@ const (
 	maxToolName        = 64
 	maxToolDescription = 10240            // bytes (CPA, KGO); 10 000 runes can exceed it
 	maxImageBytes      = 3.75 * (1 << 20) // Bedrock's per-image limit, decoded
+	maxImages          = 20               // Bedrock's per-request limit
 )
 
 // toolInfo is a declared tool with its schema decoded and checked.
@@ -91,6 +92,12 @@ func (s *Server) validate(req *Request) (checked, *apiError) {
 				Detail:  fmt.Sprintf("tool %q declared twice (names compare case-insensitively)", t.name)}
 		}
 		declared[k] = true
+	}
+
+	images := 0
+	eachUser(cs, func(u *UserInputMessage) { images += len(u.Images) })
+	if images > maxImages {
+		return c, improper("%d images in the request, at most %d are accepted", images, maxImages)
 	}
 
 	// Walk history and the current message as one sequence of turns.

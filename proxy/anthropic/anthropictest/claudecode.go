@@ -1,7 +1,8 @@
 // Package anthropictest builds realistic Anthropic Messages API request bodies
 // for tests and benchmarks: shaped like what Claude Code sends (system prompt
 // in cache_control blocks, a full tool set, rounds of tool_use/tool_result),
-// with generated prose and code instead of any real prompt text.
+// with generated prose and code instead of any real prompt text. It also
+// holds requests recorded from the real Claude Code CLI ([Fixture]).
 package anthropictest
 
 import (
