@@ -593,7 +593,16 @@ func (as *Accounts) RefreshDue(ctx context.Context) error {
 // a last attempt to save rotated tokens not yet written. The pool stays usable.
 func (as *Accounts) Close() error {
 	as.refreshes.Wait()
-	return as.retrySave(true)
+	err := as.retrySave(true)
+	// The refresh clients' idle connections (and their goroutines) end here.
+	if as.hc != nil {
+		as.hc.CloseIdleConnections()
+	}
+	as.clients.Range(func(_, c any) bool {
+		c.(*http.Client).CloseIdleConnections()
+		return true
+	})
+	return err
 }
 
 // Sync brings the pool in line with creds (the account store after a

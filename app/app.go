@@ -361,9 +361,12 @@ func (a *App) launch(ctx context.Context) (*proxyRun, string, string, error) {
 		return nil, "", "", err
 	}
 	accounts, upstream, kiroAPI := pa.Accounts, pa.Upstream, pa.KiroAPI
-	cleanup := pa.Close // lets refreshes finish and saves rotated tokens
 	client := kiro.New(kiro.Config{BaseURL: kiroAPI, HTTPClient: pa.HTTPClient, Accounts: accounts, Logger: log, Version: cfg.Version})
 	pa.Start(client)
+	cleanup := func() {
+		pa.Close() // lets refreshes finish and saves rotated tokens
+		client.CloseIdleConnections()
+	}
 	srv, err := proxy.New(proxy.Config{
 		Sink:        appSink{a},
 		Routes:      []proxy.Route{{Method: http.MethodGet, Path: "/ws", Handler: a.hub}},

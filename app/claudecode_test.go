@@ -541,6 +541,7 @@ func TestLongSessionsThroughTheWholePath(t *testing.T) {
 		fake.AddSocialAccount("trim")
 		client := kiro.New(kiro.Config{BaseURL: upstream.URL, Accounts: pool{fakeAccount{fake: fake, name: "trim"}},
 			MaxInputBytes: 100_000, TrimHistory: true})
+		defer client.CloseIdleConnections()
 		srv, err := proxy.New(proxy.Config{Backend: app.Backend{Client: client}, APIKey: redact.Secret("k")})
 		if err != nil {
 			t.Fatal(err)

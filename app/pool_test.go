@@ -91,6 +91,7 @@ func TestBackgroundQuota(t *testing.T) {
 	}
 	defer as.Close()
 	client := kiro.New(kiro.Config{BaseURL: srv.URL, Accounts: as})
+	t.Cleanup(client.CloseIdleConnections)
 	bg := StartBackground(as, BackgroundOptions{Client: client, Logger: quietLog(), QuotaAfterUse: time.Second})
 	defer bg.Stop()
 	untilTrue(t, "quota read at start", func() bool {
@@ -163,6 +164,7 @@ func TestIDEFollower(t *testing.T) {
 	}
 	defer as.Close()
 	client := kiro.New(kiro.Config{BaseURL: srv.URL, Accounts: as})
+	t.Cleanup(client.CloseIdleConnections)
 	ctx := context.Background()
 	if _, err := client.UsageLimits(ctx, as.Account("kiro-ide")); err != nil {
 		t.Fatalf("with the IDE's token: %v", err)
@@ -341,6 +343,7 @@ func TestNoRefreshStormAndFailoverUnderLoad(t *testing.T) {
 	// a is throttled: requests fail over to b, concurrently, with -race.
 	fake.SetAccountFault("a", kirofake.Throttled())
 	client := kiro.New(kiro.Config{BaseURL: srv.URL, Accounts: as, Sleep: func(context.Context, time.Duration) error { return nil }})
+	t.Cleanup(client.CloseIdleConnections)
 	var served atomic.Int32
 	for range 40 {
 		wg.Go(func() {

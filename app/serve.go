@@ -88,13 +88,17 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	// Close lets refreshes in flight finish and writes any rotated token
-	// whose save failed earlier: nothing is lost on the way out.
-	defer pa.Close()
 	accounts, upstream := pa.Accounts, pa.Upstream
 
 	client := kiro.New(kiro.Config{BaseURL: pa.KiroAPI, HTTPClient: pa.HTTPClient, Accounts: accounts, Logger: log, Version: cfg.Version})
 	pa.Start(client)
+	defer func() {
+		// Refreshes in flight finish and any rotated token whose save failed
+		// earlier is written: nothing is lost on the way out. Then the
+		// upstream connections (and their goroutines) end.
+		pa.Close()
+		client.CloseIdleConnections()
+	}()
 	hub := NewHub(log)
 	defer hub.Close()
 	srv, err := proxy.New(proxy.Config{

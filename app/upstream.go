@@ -125,6 +125,9 @@ func (p *ProxyAccounts) Close() {
 			p.log.Error("saving accounts on exit", "err", err)
 		}
 	}
+	if p.HTTPClient != nil {
+		p.HTTPClient.CloseIdleConnections()
+	}
 	p.lock.Unlock()
 	p.stopDemo()
 }

@@ -202,6 +202,10 @@ type call struct {
 	attempts       int    // HTTP calls made so far
 }
 
+// CloseIdleConnections closes the client's idle upstream connections (and
+// so their goroutines). Call it when the proxy stops.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
 // Send sends req and returns the answer's stream once its first event has
 // arrived. Everything that can fail before the client has seen a byte is
 // retried here (§10.2):
