@@ -280,6 +280,10 @@ var safe = func() (t [utf8.RuneSelf]bool) {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendJSONString appends s as a JSON string the way every event this
+// package writes is encoded; the other front ends (proxy/relay) share it.
+func AppendJSONString(dst []byte, s string) []byte { return appendString(dst, s) }
+
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, so
 // the output is always valid JSON; U+2028 and U+2029 are escaped for
 // JavaScript clients, as encoding/json does.

@@ -5,60 +5,14 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/kirotray/kirotray/proxy/anthropic"
 )
 
-// AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, so
-// the output is always valid JSON; U+2028 and U+2029 are escaped for
-// JavaScript clients, while <, > and & stay as they are (no client is an
-// HTML page).
-func AppendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				const hex = "0123456789abcdef"
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\u202`...)
-			dst = append(dst, "89"[r-'\u2028'])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// AppendString appends s as a JSON string, exactly as the Anthropic front
+// end writes its own (anthropic.AppendJSONString): invalid UTF-8 becomes
+// U+FFFD, U+2028 and U+2029 are escaped, <, > and & stay as they are.
+func AppendString(dst []byte, s string) []byte { return anthropic.AppendJSONString(dst, s) }
 
 // AppendNullable appends s as a JSON string, or null when it is empty.
 func AppendNullable(dst []byte, s string) []byte {
