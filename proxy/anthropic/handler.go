@@ -173,7 +173,7 @@ type call struct {
 
 // Messages serves POST /v1/messages (with or without ?beta=true).
 func (h *Handler) Messages(w http.ResponseWriter, r *http.Request) {
-	c := &call{id: h.newID(), start: h.now(), client: clientName(r.UserAgent())}
+	c := &call{id: h.newID(), start: h.now(), client: ClientName(r.UserAgent())}
 	w.Header().Set("request-id", c.id)
 	err := h.messages(w, r, c)
 	h.finish(w, r, c, err)
@@ -244,7 +244,7 @@ type openStream struct {
 
 // prepare reads and parses the body and sends the upstream call.
 func (h *Handler) prepare(r *http.Request, c *call) (*openStream, prepared, int, error) {
-	body, err := readBody(r)
+	body, err := ReadBody(r)
 	if err != nil {
 		return nil, prepared{}, 0, err
 	}
@@ -521,7 +521,7 @@ func (h *Handler) CountTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) countTokens(w http.ResponseWriter, r *http.Request) error {
-	body, err := readBody(r)
+	body, err := ReadBody(r)
 	if err != nil {
 		return err
 	}
@@ -577,8 +577,9 @@ func WriteError(w http.ResponseWriter, status int, kind, msg string) {
 	writeJSON(w, status, appendErrorJSON(nil, kind, msg))
 }
 
-// readBody reads the request body in one allocation when its length is known.
-func readBody(r *http.Request) ([]byte, error) {
+// ReadBody reads a request body in one allocation when its length is
+// known. The other front ends (proxy/relay) use it too.
+func ReadBody(r *http.Request) ([]byte, error) {
 	size := 64 << 10
 	if n := r.ContentLength; n > 0 && n < 64<<20 {
 		size = int(n) + 1 // +1: reach EOF without growing
@@ -599,13 +600,18 @@ func readBody(r *http.Request) ([]byte, error) {
 	}
 }
 
-// clientName names well-known clients from their user agent.
-func clientName(ua string) string {
+// ClientName names well-known clients from their user agent, for the live
+// view: every front end uses it.
+func ClientName(ua string) string {
 	switch {
 	case ua == "":
 		return ""
 	case strings.HasPrefix(ua, "claude-cli/"):
 		return "claude-code"
+	case strings.HasPrefix(ua, "codex_") || strings.HasPrefix(ua, "codex/"):
+		return "codex"
+	case strings.HasPrefix(ua, "GeminiCLI"): // GeminiCLI/…, GeminiCLI-tui/…
+		return "gemini-cli"
 	}
 	name, _, _ := strings.Cut(ua, "/")
 	name, _, _ = strings.Cut(name, " ")

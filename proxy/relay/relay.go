@@ -20,7 +20,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -407,41 +406,10 @@ func (rl *Relay) Finish(w http.ResponseWriter, r *http.Request, c *Call, err err
 }
 
 // ReadBody reads a request body in one allocation when its length is known.
-func ReadBody(r *http.Request) ([]byte, error) {
-	size := 64 << 10
-	if n := r.ContentLength; n > 0 && n < 64<<20 {
-		size = int(n) + 1 // +1: reach EOF without growing
-	}
-	buf := make([]byte, 0, size)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read request body: %w", err)
-		}
-	}
-}
+func ReadBody(r *http.Request) ([]byte, error) { return anthropic.ReadBody(r) }
 
 // ClientName names well-known clients from their user agent.
-func ClientName(ua string) string {
-	switch {
-	case ua == "":
-		return ""
-	case strings.HasPrefix(ua, "codex_") || strings.HasPrefix(ua, "codex/"):
-		return "codex"
-	case strings.HasPrefix(ua, "GeminiCLI"): // GeminiCLI/…, GeminiCLI-tui/…
-		return "gemini-cli"
-	}
-	name, _, _ := strings.Cut(ua, "/")
-	name, _, _ = strings.Cut(name, " ")
-	return strings.ToLower(name)
-}
+func ClientName(ua string) string { return anthropic.ClientName(ua) }
 
 // upstreamReason reports the Kiro reason of err, if it is an upstream error.
 func upstreamReason(err error) string {
