@@ -35,11 +35,15 @@ Usage:
         --name NAME                         name the account (or sign an existing one in again)
         --credentials FILE                  keep the tokens in FILE instead of the keychain
   kirotray accounts ide                     is the Kiro IDE (or kiro-cli) signed in, and as what
-  kirotray accounts import-ide [--name NAME]
-                                            use the Kiro IDE's login, read-only (the IDE stays signed in)
+  kirotray accounts import-ide [--name NAME] [--keep-fresh]
+                                            use the Kiro IDE's login, read-only (the IDE stays signed in);
+                                            --keep-fresh lets kirotray renew it too (read the warning)
+  kirotray accounts import-cli [--name NAME]
+                                            use kiro-cli's login, read-only (needs the sqlite3 program)
   kirotray accounts import FILE|- [--name NAME] [--credentials FILE]
                                             accounts from kiro2api, kiro.rs, Kiro Account Manager,
-                                            a credentials file, a kirotray export, or a pasted refresh token
+                                            a credentials file, a kirotray export, a pasted refresh token,
+                                            or a Kiro API key (ksk_…, or KIRO_API_KEY=ksk_…)
   kirotray accounts export [--with-secrets | --as-credentials] [-o FILE]
                                             the list (tokens only when asked, with a warning)
   kirotray accounts remove NAME             forget an account and delete its tokens
@@ -90,6 +94,8 @@ func (e *accountsEnv) run(args []string) error {
 		return e.ideStatus(args)
 	case "import-ide":
 		return e.importIDE(args)
+	case "import-cli":
+		return e.importCLI(args)
 	case "import":
 		return e.importFile(args)
 	case "export":
@@ -236,8 +242,14 @@ func (e *accountsEnv) printAccount(a app.AccountMeta, now time.Time) {
 	if a.Provider != "" && a.Kind == app.KindSocial {
 		kind = a.Provider
 	}
-	if a.Source == app.SourceIDE {
+	switch a.Source {
+	case app.SourceIDE:
 		kind += ", follows the Kiro IDE"
+		if a.KeepFresh {
+			kind += ", kept fresh by kirotray"
+		}
+	case app.SourceKiroCLI:
+		kind += ", follows kiro-cli"
 	}
 	state := "active"
 	switch {
@@ -476,7 +488,10 @@ func (e *accountsEnv) ideStatus(args []string) error {
 		} else {
 			fmt.Fprintln(e.stdout, c.Detail)
 		}
-		fmt.Fprintf(e.stdout, "  login store: %s (kirotray does not import it; sign in with kirotray instead)\n", c.Path)
+		fmt.Fprintf(e.stdout, "  login store: %s\n", c.Path)
+		if c.SignedIn {
+			fmt.Fprint(e.stdout, "  to use this login: kirotray accounts import-cli\n")
+		}
 	}
 	if l.State != app.IDENotSignedIn && l.State != app.IDEUnreadable {
 		fmt.Fprint(e.stdout, "\nTo use this login: kirotray accounts import-ide\n")
@@ -500,25 +515,38 @@ For an account that works on its own, sign in with kirotray instead (recommended
 func (e *accountsEnv) importIDE(args []string) error {
 	fs := e.flags("import-ide")
 	name := fs.String("name", "", "the account's `name` (default kiro-ide)")
+	keepFresh := fs.Bool("keep-fresh", false, "let kirotray renew the IDE's login when the IDE has not, writing it back (read the warning)")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	if *keepFresh {
+		fmt.Fprint(e.stderr, app.KeepFreshWarning)
 	}
 	now := e.now()
 	l := app.DetectIDE(e.ide)
 	fmt.Fprintf(e.stdout, "Kiro IDE: %s\n\n", l.Describe(now))
 	switch l.State {
 	case app.IDENotSignedIn:
-		return fmt.Errorf("the Kiro IDE is not signed in (no %s): sign in to Kiro first, or use kirotray accounts login", l.Path)
+		if c := app.DetectKiroCLI(e.home()); c.Found {
+			return fmt.Errorf("the Kiro IDE is not signed in (no %s); kiro-cli is installed: to use its login, run kirotray accounts import-cli", l.Path)
+		}
+		return fmt.Errorf("the Kiro IDE is not signed in (no %s): sign in to Kiro first, or use kirotray accounts login "+
+			"(for kiro-cli's login: kirotray accounts import-cli)", l.Path)
 	case app.IDEUnreadable:
 		return fmt.Errorf("the Kiro IDE's login file cannot be used: %s", l.Detail)
 	}
-	fmt.Fprint(e.stdout, ideExplanation)
+	if *keepFresh {
+		fmt.Fprint(e.stdout, "kirotray will follow the Kiro IDE's login and KEEP IT FRESH: it renews the login itself when\n"+
+			"the IDE has not, and writes the new tokens back into the IDE's file.\n")
+	} else {
+		fmt.Fprint(e.stdout, ideExplanation)
+	}
 	s, err := e.store()
 	if err != nil {
 		return err
 	}
 	res, err := s.Add(app.AccountMeta{Name: *name, Kind: l.Kind, Provider: l.Provider, Region: l.Region,
-		ProfileARN: l.ProfileARN, Email: l.Email, Source: app.SourceIDE, IDEFile: l.Path}, app.Secrets{})
+		ProfileARN: l.ProfileARN, Email: l.Email, Source: app.SourceIDE, IDEFile: l.Path, KeepFresh: *keepFresh}, app.Secrets{})
 	if err != nil {
 		return err
 	}
@@ -533,10 +561,71 @@ func (e *accountsEnv) importIDE(args []string) error {
 	return nil
 }
 
+func (e *accountsEnv) home() string {
+	if e.ide.Home != "" {
+		return e.ide.Home
+	}
+	h, _ := os.UserHomeDir()
+	return h
+}
+
+// cliExplanation says what following kiro-cli's login means.
+const cliExplanation = `kirotray will FOLLOW kiro-cli's login, read-only:
+  • it uses the access token kiro-cli keeps, and never refreshes it itself, so
+    kiro-cli stays signed in (two programs renewing one login sign each other out);
+  • it reads kiro-cli's database through the sqlite3 program and never writes it;
+  • it notices when kiro-cli renews its token or signs in again;
+  • once kiro-cli's token runs out (within the hour when kiro-cli is not used),
+    this account pauses until you run kiro-cli again.
+For an account that works on its own, sign in with kirotray instead (recommended):
+  kirotray accounts login google|github|builder-id
+`
+
+func (e *accountsEnv) importCLI(args []string) error {
+	fs := e.flags("import-cli")
+	name := fs.String("name", "", "the account's `name` (default kiro-cli)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	l := app.DetectKiroCLI(e.home())
+	switch {
+	case l.Path == "":
+		return errors.New("kiro-cli keeps no login kirotray can read on this system")
+	case !l.Found:
+		return fmt.Errorf("kiro-cli is not signed in here (no %s): run `kiro-cli login` first, or use kirotray accounts login", l.Path)
+	case l.NoSQLite3:
+		return fmt.Errorf("found kiro-cli's login in %s, but %w", l.Path, app.ErrNoSQLite3)
+	case !l.SignedIn:
+		return fmt.Errorf("kiro-cli's login in %s cannot be used: %s", l.Path, l.Detail)
+	}
+	fmt.Fprintf(e.stdout, "kiro-cli: signed in (%s), access token until %s\n\n", l.Kind, l.ExpiresAt.Local().Format("15:04"))
+	fmt.Fprint(e.stdout, cliExplanation)
+	s, err := e.store()
+	if err != nil {
+		return err
+	}
+	res, err := s.Add(app.AccountMeta{Name: *name, Kind: l.Kind, Provider: l.Provider, Region: l.Region,
+		ProfileARN: l.ProfileARN, Source: app.SourceKiroCLI, IDEFile: l.Path}, app.Secrets{})
+	if err != nil {
+		return err
+	}
+	if res.Replaced {
+		fmt.Fprintf(e.stdout, "\nAccount %q already follows kiro-cli; updated.\n", res.Meta.Name)
+	} else {
+		fmt.Fprintf(e.stdout, "\nAdded account %q.\n", res.Meta.Name)
+	}
+	if !l.ExpiresAt.After(e.now()) {
+		fmt.Fprint(e.stdout, "kiro-cli's access token has expired: run kiro-cli and it will renew it; kirotray picks it up.\n")
+	}
+	return nil
+}
+
 func (e *accountsEnv) importFile(args []string) error {
 	fs := e.flags("import")
 	name := fs.String("name", "", "the account's `name` (one account only)")
 	credFile := fs.String("credentials", "", "write the accounts to this credentials `file` instead of the keychain")
+	noVerify := fs.Bool("no-verify", false, "do not check API keys with Kiro before adding them")
+	ep := addEndpoints(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -547,7 +636,7 @@ func (e *accountsEnv) importFile(args []string) error {
 	var data []byte
 	if pos[0] == "-" {
 		if f, ok := e.stdin.(*os.File); ok && isTerminal(f) {
-			fmt.Fprint(e.stderr, "Paste the refresh token or the JSON, then press Ctrl+D:\n")
+			fmt.Fprint(e.stderr, "Paste the API key, refresh token or JSON, then press Ctrl+D:\n")
 		}
 		data, err = io.ReadAll(io.LimitReader(e.stdin, 8<<20))
 	} else {
@@ -565,6 +654,11 @@ func (e *accountsEnv) importFile(args []string) error {
 		return fmt.Errorf("import: %w", err)
 	}
 	fmt.Fprintf(e.stderr, "Read %d account(s) from a %s.\n", len(ims), format)
+	if !*noVerify {
+		if err := e.verifyKeys(ims, *ep.kiroAPI); err != nil {
+			return err
+		}
+	}
 	if format == app.FormatIDEFile || format == app.FormatPastedToken || format == app.FormatJSON || format == app.FormatKiroAM {
 		fmt.Fprint(e.stderr, "These tokens become kirotray's: if another program still uses the same login, refreshing\n"+
 			"it in both places signs one of them out. Use each login in one place only.\n")
@@ -578,6 +672,7 @@ func (e *accountsEnv) importFile(args []string) error {
 			}
 			n := app.NewLogin{Meta: im.Meta, Secrets: im.Secrets}
 			c := n.Credential()
+			c.APIKey = im.Secrets.APIKey
 			if *name != "" && len(ims) == 1 {
 				c.Name = *name
 			}
@@ -608,6 +703,43 @@ func (e *accountsEnv) importFile(args []string) error {
 		}
 	}
 	return err
+}
+
+// verifyKeys checks the API keys among ims with Kiro (getUsageLimits): a
+// refused key is skipped, a key that works gets its e-mail and quota. When
+// Kiro cannot be reached the key is added unchecked, with a note.
+func (e *accountsEnv) verifyKeys(ims []app.Imported, kiroAPI string) error {
+	var hc *http.Client
+	for i := range ims {
+		im := &ims[i]
+		if im.Skip != "" || im.Meta.Kind != app.KindAPIKey {
+			continue
+		}
+		if hc == nil {
+			var err error
+			if hc, err = e.outboundClient(); err != nil {
+				return err
+			}
+		}
+		ctx, cancel := e.context()
+		chk, err := app.VerifyAPIKey(ctx, hc, kiroAPI, im.Secrets.APIKey)
+		cancel()
+		mask := app.MaskAPIKey(im.Secrets.APIKey)
+		switch {
+		case errors.Is(err, app.ErrAPIKeyRejected):
+			im.Skip = fmt.Sprintf("Kiro rejected the API key %s (%v): check it in the Kiro portal, or create a new one", mask, err)
+		case err != nil:
+			fmt.Fprintf(e.stderr, "Note: could not check the API key %s with Kiro (%v); adding it unchecked.\n", mask, err)
+		default:
+			im.Meta.Email, im.Meta.UserID, im.Meta.Quota = chk.Email, chk.UserID, chk.Quota
+			fmt.Fprintf(e.stderr, "Kiro accepts the API key %s", mask)
+			if chk.Email != "" {
+				fmt.Fprintf(e.stderr, " (%s)", chk.Email)
+			}
+			fmt.Fprintln(e.stderr, ".")
+		}
+	}
+	return nil
 }
 
 // isIDEFile reports whether path is the Kiro IDE's live token file.

@@ -3,16 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -281,35 +278,10 @@ func sleepShort(ctx context.Context) error {
 
 func TestAccountsLoginGoogleInTheBrowser(t *testing.T) {
 	c := newCLI(t)
-	// The portal: /signin sends the browser back to the callback; /oauth/token
-	// checks PKCE and hands out kirofake tokens.
+	// kirofake is the portal: /signin sends the browser back to the
+	// callback; /oauth/token checks PKCE and the redirect URI.
+	c.fake.SetPortalChoice(kirofake.PortalChoice{Option: "github", Account: "gh"})
 	var mu sync.Mutex
-	challenges := map[string]string{}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /signin", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		mu.Lock()
-		challenges["the-code"] = q.Get("code_challenge")
-		mu.Unlock()
-		http.Redirect(w, r, q.Get("redirect_uri")+"/oauth/callback?"+url.Values{"login_option": {"github"}, "code": {"the-code"}, "state": {q.Get("state")}}.Encode(), http.StatusFound)
-	})
-	mux.HandleFunc("POST /oauth/token", func(w http.ResponseWriter, r *http.Request) {
-		var in map[string]string
-		json.NewDecoder(r.Body).Decode(&in)
-		sum := sha256.Sum256([]byte(in["code_verifier"]))
-		mu.Lock()
-		ok := challenges[in["code"]] == base64.RawURLEncoding.EncodeToString(sum[:])
-		mu.Unlock()
-		if !ok {
-			w.WriteHeader(400)
-			io.WriteString(w, `{"error":"invalid_grant"}`)
-			return
-		}
-		rt, arn := c.fake.AddSocialAccount("gh")
-		json.NewEncoder(w).Encode(map[string]any{"accessToken": c.fake.IssueAccessToken("gh"), "refreshToken": rt, "profileArn": arn, "expiresIn": 3600})
-	})
-	portal := httptest.NewServer(mux)
-	defer portal.Close()
 	var page string
 	c.env.open = func(u string) error {
 		go func() {
@@ -325,7 +297,7 @@ func TestAccountsLoginGoogleInTheBrowser(t *testing.T) {
 		return nil
 	}
 	c.env.signIn.Ports = []int{0}
-	out := c.must("login", "google", "--portal", portal.URL, "--kiro-auth", portal.URL, "--kiro-api", c.upURL, "--name", "gh")
+	out := c.must("login", "google", "--portal", c.upURL, "--kiro-auth", c.upURL, "--kiro-api", c.upURL, "--name", "gh")
 	if !strings.Contains(out, `Added account "gh"`) || !strings.Contains(c.err.String(), "Your browser was opened") {
 		t.Fatalf("login: %s\nstderr: %s", out, c.err.String())
 	}
@@ -346,5 +318,99 @@ func TestAccountsLoginGoogleInTheBrowser(t *testing.T) {
 			t.Fatalf("browser page: %q", p)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAccountsImportAPIKey(t *testing.T) {
+	c := newCLI(t)
+	key := c.fake.AddAPIKeyAccount("headless")
+	c.env.stdin = strings.NewReader("export KIRO_API_KEY='" + key + "'\n")
+	out := c.must("import", "-", "--kiro-api", c.upURL, "--name", "ci")
+	if !strings.Contains(out, `added "ci"`) || !strings.Contains(c.err.String(), "Kiro accepts the API key ksk_…") {
+		t.Fatalf("import: %s\nstderr: %s", out, c.err.String())
+	}
+	if strings.Contains(out+c.err.String(), key) {
+		t.Fatal("the key was printed")
+	}
+	s, _ := app.OpenStore(c.env.configDir, c.kc)
+	d, _ := s.Load()
+	m := d.Account("ci")
+	if m == nil || m.Kind != app.KindAPIKey || m.Email != "headless@example.com" || m.Quota == nil {
+		t.Fatalf("stored %+v", m)
+	}
+	if b, _ := os.ReadFile(s.Path()); strings.Contains(string(b), key) {
+		t.Fatal("the key is in accounts.json")
+	}
+	if out := c.must("list"); !strings.Contains(out, "ci  (api-key") {
+		t.Fatalf("list: %s", out)
+	}
+	// A key Kiro refuses is not added.
+	c.env.stdin = strings.NewReader("ksk_NotAKeyKiroKnowsAbout0000\n")
+	if out := c.must("import", "-", "--kiro-api", c.upURL); !strings.Contains(out, "skipped key 1: Kiro rejected the API key ksk_…0000") {
+		t.Fatalf("rejected key: %s", out)
+	}
+}
+
+func TestAccountsImportCLI(t *testing.T) {
+	bin, err := exec.LookPath("sqlite3")
+	if err != nil {
+		t.Skip("no sqlite3 program")
+	}
+	c := newCLI(t)
+	t.Setenv("XDG_DATA_HOME", "")
+	if _, err := c.run("import-cli"); err == nil || !strings.Contains(err.Error(), "kiro-cli login") {
+		t.Fatalf("no kiro-cli: %v", err)
+	}
+	path := app.KiroCLIPath(c.home)
+	if path == "" {
+		t.Skip("kiro-cli keeps no login here on this OS")
+	}
+	os.MkdirAll(filepath.Dir(path), 0o700)
+	value := `{"access_token":"aoaCLI","refresh_token":"aorCLI","expires_at":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano) + `","region":"us-east-1"}`
+	if out, err := exec.Command(bin, path, `CREATE TABLE auth_kv (key TEXT PRIMARY KEY, value TEXT);
+INSERT INTO auth_kv VALUES ('kirocli:social:token', '`+value+`');`).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	before, _ := os.ReadFile(path)
+
+	if out := c.must("ide"); !strings.Contains(out, "kirotray accounts import-cli") {
+		t.Fatalf("ide: %s", out)
+	}
+	if _, err := c.run("import-ide"); err == nil || !strings.Contains(err.Error(), "import-cli") {
+		t.Fatalf("import-ide without the IDE: %v", err)
+	}
+	out := c.must("import-cli")
+	if !strings.Contains(out, "FOLLOW kiro-cli") || !strings.Contains(out, `Added account "kiro-cli"`) {
+		t.Fatalf("import-cli: %s", out)
+	}
+	if out := c.must("list"); !strings.Contains(out, "follows kiro-cli") {
+		t.Fatalf("list: %s", out)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("kiro-cli's database changed")
+	}
+	t.Setenv("PATH", t.TempDir())
+	if _, err := c.run("import-cli"); err == nil || !strings.Contains(err.Error(), "sqlite3 program") {
+		t.Fatalf("without sqlite3: %v", err)
+	}
+}
+
+func TestAccountsImportIDEKeepFresh(t *testing.T) {
+	c := newCLI(t)
+	dir := filepath.Join(c.home, ".aws", "sso", "cache")
+	os.MkdirAll(dir, 0o700)
+	os.WriteFile(filepath.Join(dir, "kiro-auth-token.json"), []byte(`{"accessToken":"aoaIDE","refreshToken":"aorIDE","expiresAt":"`+
+		time.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05.000Z")+`","authMethod":"social","provider":"Github"}`), 0o600)
+	out := c.must("import-ide", "--keep-fresh")
+	if !strings.HasPrefix(c.err.String(), "WARNING: with --keep-fresh") || !strings.Contains(out, "KEEP IT FRESH") {
+		t.Fatalf("stdout: %s\nstderr: %s", out, c.err.String())
+	}
+	if out := c.must("list"); !strings.Contains(out, "follows the Kiro IDE, kept fresh by kirotray") {
+		t.Fatalf("list: %s", out)
+	}
+	// Importing again without the flag goes back to read-only.
+	c.must("import-ide")
+	if out := c.must("list"); strings.Contains(out, "kept fresh") {
+		t.Fatalf("list: %s", out)
 	}
 }

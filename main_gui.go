@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"runtime"
 
 	"github.com/kirotray/kirotray/app"
+	"github.com/kirotray/kirotray/app/instance"
 	"github.com/kirotray/kirotray/proxy/redact"
 	"github.com/kirotray/kirotray/ui"
 )
@@ -33,18 +35,43 @@ func gui(stderr io.Writer) error {
 		return fmt.Errorf("KIROTRAY_LOG_LEVEL: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: redact.ReplaceAttr}))
+	// One tray app per user: a second launch brings the first one's window up.
+	dir, err := app.DefaultConfigDir()
+	if err != nil {
+		return err
+	}
+	show := make(chan struct{}, 1)
+	inst, err := instance.Acquire(dir, func() {
+		select {
+		case show <- struct{}{}:
+		default:
+		}
+	})
+	if err == instance.ErrAlreadyRunning {
+		fmt.Fprintln(stderr, "kirotray is already running: its window was brought to the front.")
+		return nil
+	}
+	if errors.Is(err, instance.ErrAlreadyRunning) {
+		return fmt.Errorf("kirotray is already running, but its window could not be shown: %w", err)
+	}
+	if err != nil {
+		log.Warn("could not make sure only one kirotray runs", "err", err)
+	} else {
+		defer inst.Close()
+	}
+	app.TuneGC(64 << 20)
 	core := app.New(app.Config{
-		Listen:      envOr("KIROTRAY_LISTEN", "127.0.0.1:8317"),
+		Listen:      os.Getenv("KIROTRAY_LISTEN"), // empty: the saved address, else 127.0.0.1:8317
 		APIKey:      os.Getenv("KIROTRAY_API_KEY"),
 		Credentials: os.Getenv("KIROTRAY_CREDENTIALS"),
-		KiroAPI:     envOr("KIROTRAY_KIRO_API", app.DefaultKiroAPI),
-		KiroAuth:    envOr("KIROTRAY_KIRO_AUTH", app.DefaultKiroAuth),
+		KiroAPI:     os.Getenv("KIROTRAY_KIRO_API"), // empty: the saved setting, else the real service
+		KiroAuth:    os.Getenv("KIROTRAY_KIRO_AUTH"),
 		OIDC:        os.Getenv("KIROTRAY_OIDC"),
 		Demo:        envBool("KIROTRAY_DEMO"),
 		Version:     version,
 		Logger:      log,
 	})
-	return ui.Run(core, ui.Options{StartProxy: true, Logger: log})
+	return ui.Run(core, ui.Options{StartProxy: true, Logger: log, ShowRequests: show})
 }
 
 // hasDisplay reports whether a GUI can open: on Linux and the BSDs an X11

@@ -81,11 +81,13 @@ type AccountStatus struct {
 	ExpiresAt time.Time // access token expiry; zero before the first refresh
 	// FollowsIDE marks an account that uses the Kiro IDE's login read-only.
 	FollowsIDE bool
-	ProfileARN string
-	Email      string // when known
-	UserID     string
-	LastError  string // the last failure seen (refresh or upstream), for people
-	Quota      *Quota // the last quota seen; nil before the first check
+	// FollowsKiroCLI marks an account that uses kiro-cli's login read-only.
+	FollowsKiroCLI bool
+	ProfileARN     string
+	Email          string // when known
+	UserID         string
+	LastError      string // the last failure seen (refresh or upstream), for people
+	Quota          *Quota // the last quota seen; nil before the first check
 }
 
 // AccountsOptions configures an account pool. Zero values are defaults.
@@ -297,7 +299,7 @@ func (as *Accounts) newAccount(c Credential) *Account {
 	if a.cred.MachineID == "" {
 		// Derived once from the first refresh token and stored, so that
 		// rotation never changes the fingerprint (protocol.md §2.3).
-		seed := c.RefreshToken.Reveal()
+		seed := firstNonEmpty(c.RefreshToken.Reveal(), c.APIKey.Reveal())
 		if c.Follow != "" || seed == "" {
 			seed = c.Name
 		}
@@ -305,7 +307,7 @@ func (as *Accounts) newAccount(c Credential) *Account {
 		a.gen++
 	}
 	if c.Follow != "" {
-		a.follow = &ideFollower{path: c.Follow}
+		a.follow = &ideFollower{path: c.Follow, cli: c.FollowCLI}
 	}
 	a.limiter.set(c.RateLimit)
 	switch c.Parked {
@@ -741,12 +743,14 @@ func (as *Accounts) filePath() string {
 // tokens is what one renewal produced: a refresh answer, or the IDE file.
 func (as *Accounts) renew(ctx context.Context, a *Account, c Credential, now time.Time) (*auth.Tokens, error) {
 	if a.follow != nil {
+		if c.KeepFresh && !a.follow.cli {
+			return as.renewIDE(ctx, a, c, now)
+		}
 		t, err := a.follow.read(now)
 		if err != nil {
 			return nil, err
 		}
-		left := t.ExpiresAt.Add(-ideStaleMargin).Sub(now)
-		return &auth.Tokens{Access: t.AccessToken, ExpiresAt: t.ExpiresAt.Add(-ideStaleMargin), ExpiresIn: left, ProfileARN: t.ProfileARN}, nil
+		return followTokens(t, now), nil
 	}
 	hc := as.clientFor(c.Proxy)
 	if c.AuthMethod == AuthIdC {
@@ -870,6 +874,12 @@ func (a *Account) Token(ctx context.Context, force bool) (kiro.Token, error) {
 func (a *Account) token(ctx context.Context, force bool, renew time.Duration) (kiro.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return kiro.Token{}, err
+	}
+	a.mu.Lock()
+	isKey := a.cred.AuthMethod == AuthAPIKey
+	a.mu.Unlock()
+	if isKey {
+		return a.keyToken()
 	}
 	p := a.pool
 	now := p.now()
@@ -1035,10 +1045,17 @@ func (a *Account) refreshFailedLocked(err error, now time.Time) error {
 		// Not a failure of ours: wait for the IDE (or a new sign-in).
 		a.retryWait = min(max(2*a.retryWait, retryFirst), retryMax)
 		a.retryAt, a.retryErr = now.Add(a.retryWait), err
-		log.Warn("waiting for the Kiro IDE to renew its login", "account", a.Name(), "expired_at", stale.ExpiredAt)
+		log.Warn("waiting for the followed login to be renewed", "account", a.Name(), "expired_at", stale.ExpiredAt, "kiro_cli", stale.KiroCLI)
 		return fmt.Errorf("account %q: %w", a.Name(), err)
+	case errors.Is(err, ErrIDELoginRejected):
+		return a.parkLocked(StateNeedsSignIn, "the Kiro IDE's login was rejected when kirotray renewed it (the IDE or another "+
+			"program renewed it elsewhere?): sign in to Kiro again, or sign in with kirotray", err, status, code)
 	case errors.Is(err, ErrIDESignedOut):
 		return a.parkLocked(StateNeedsSignIn, "the Kiro IDE is signed out: sign in to Kiro again (kirotray follows its login), or sign in with kirotray", err, 0, "")
+	case errors.Is(err, ErrKiroCLISignedOut):
+		return a.parkLocked(StateNeedsSignIn, "kiro-cli is signed out: run `kiro-cli login` again (kirotray follows its login), or sign in with kirotray", err, 0, "")
+	case errors.Is(err, ErrNoSQLite3):
+		return a.parkLocked(StateNeedsSignIn, ErrNoSQLite3.Error(), nil, 0, "")
 	case errors.Is(err, auth.ErrInvalidGrant):
 		return a.parkLocked(StateNeedsSignIn, "refresh token was rejected", err, status, code)
 	case errors.Is(err, auth.ErrInvalidClient):
@@ -1195,6 +1212,10 @@ func (a *Account) Report(err error) {
 		a.parked, a.parkReason, a.parkErr = StateSuspended, "Kiro suspended it ("+ue.Reason+")", nil
 		a.lastErr = ue.Error()
 		log.Error("account suspended", "account", a.Name(), "status", ue.Status, "reason", ue.Reason)
+	case a.cred.AuthMethod == AuthAPIKey && keyRejected(ue):
+		// Nothing to refresh: only a new key helps.
+		a.lastErr = ue.Error()
+		_ = a.parkLocked(StateNeedsSignIn, reasonKeyRejected(ue.Status), nil, ue.Status, ue.Reason)
 	default:
 		return
 	}
@@ -1248,7 +1269,8 @@ func (a *Account) status(now time.Time) AccountStatus {
 	defer a.mu.Unlock()
 	st := AccountStatus{
 		Name: a.Name(), ID: a.cred.ID, Kind: a.cred.AuthMethod, Priority: a.cred.Priority,
-		State: StateActive, ExpiresAt: a.expires, FollowsIDE: a.follow != nil, ProfileARN: a.cred.ProfileARN,
+		State: StateActive, ExpiresAt: a.expires, FollowsIDE: a.follow != nil && !a.follow.cli,
+		FollowsKiroCLI: a.follow != nil && a.follow.cli, ProfileARN: a.cred.ProfileARN,
 		Email: a.email, UserID: a.userID, LastError: a.lastErr, Quota: a.quota,
 	}
 	a.liftQuotaLocked(now)

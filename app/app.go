@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/kirotray/kirotray/app/autostart"
+	"github.com/kirotray/kirotray/app/clientsetup"
 	"github.com/kirotray/kirotray/keychain"
 	"github.com/kirotray/kirotray/proxy"
 	"github.com/kirotray/kirotray/proxy/activity"
@@ -45,26 +48,37 @@ func (s ProxyState) String() string {
 // AppState is a snapshot of what the tray and window show. It is a value:
 // holding one never races with the App.
 type AppState struct {
-	Proxy ProxyState
+	Proxy ProxyState `json:"proxy"`
 	// Message says what went wrong, in words a user understands, when Proxy
 	// is Failed; empty otherwise.
-	Message string
+	Message string `json:"message,omitempty"`
+	// SuggestedListen is a free address offered when the configured port is
+	// in use or reserved (see App.UseAddr); empty otherwise.
+	SuggestedListen string `json:"suggestedListen,omitempty"`
 	// BaseURL is where clients reach the proxy ("http://127.0.0.1:8317"); it
 	// is the configured address until the proxy runs, then the real one.
-	BaseURL string
+	BaseURL string `json:"baseURL"`
 	// Upstream is "demo" (the built-in simulated Kiro) or "kiro"; empty
 	// until the proxy has started once.
-	Upstream string
+	Upstream string `json:"upstream,omitempty"`
 	// RequestsToday counts finished requests since local midnight.
-	RequestsToday int
+	RequestsToday int `json:"requestsToday"`
 	// LastError is the latest failed request ("12:03:04 claude-sonnet-4.5: 429 …"), if any.
-	LastError string
+	LastError string `json:"lastError,omitempty"`
 }
+
+// MarshalText names the state in JSON ("running").
+func (s ProxyState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// defaultListen is the proxy's address when nothing else is configured.
+const defaultListen = proxy.DefaultAddr
 
 // Config configures an App. The fields mirror ServeConfig; zero values mean
 // the same defaults as `kirotray serve`.
 type Config struct {
-	Listen      string // listen address; empty means proxy.DefaultAddr
+	// Listen is the listen address given on the command line or in
+	// KIROTRAY_LISTEN; empty means the saved preference, else proxy.DefaultAddr.
+	Listen      string
 	AllowRemote bool
 	APIKey      string // fixed key; empty: the stored key, generated on first use
 	Credentials string // accounts file; empty: the demo upstream until accounts exist
@@ -81,6 +95,15 @@ type Config struct {
 	ConfigDir string
 	// Now is the clock used to count requests per day; nil means time.Now.
 	Now func() time.Time
+	// IDE tells where to look for the Kiro IDE's login (tests); zero: the real places.
+	IDE IDEOptions
+	// SignIn presets the browser sign-in (tests: endpoints, Open); zero: the real services.
+	SignIn SignInOptions
+	// Home is the user's home folder, where Claude Code and Codex keep
+	// their settings (tests); empty means os.UserHomeDir().
+	Home string
+	// Autostart is where "launch at login" is recorded; zero: the OS's place.
+	Autostart autostart.Config
 }
 
 // App is the application core the tray and window talk to: it starts and
@@ -102,7 +125,17 @@ type App struct {
 	key      redact.Secret
 	watchers map[chan AppState]struct{}
 	closed   bool
-	done     chan struct{} // closed by Close; ends Watch goroutines
+	done     chan struct{}  // closed by Close; ends Watch goroutines
+	prefs    Preferences    // guarded by mu
+	pa       *ProxyAccounts // the running proxy's accounts; guarded by mu
+
+	acct      accountsHub
+	storeOnce sync.Once
+	store     *Store
+	storeErr  error
+	ideMu     sync.Mutex
+	ide       IDELogin
+	ideAt     time.Time
 }
 
 // proxyRun is one start of the proxy.
@@ -111,19 +144,17 @@ type proxyRun struct {
 	done   chan struct{} // closed once the proxy has stopped and been cleaned up
 }
 
+// proxyAccounts is the running proxy's accounts, nil when stopped.
+func (a *App) proxyAccounts() *ProxyAccounts {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pa
+}
+
 // New returns an App with the proxy stopped. Call Close when done.
 func New(cfg Config) *App {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.Listen == "" {
-		cfg.Listen = proxy.DefaultAddr
-	}
-	if cfg.KiroAPI == "" {
-		cfg.KiroAPI = DefaultKiroAPI
-	}
-	if cfg.KiroAuth == "" {
-		cfg.KiroAuth = DefaultKiroAuth
 	}
 	if cfg.Keychain == nil {
 		cfg.Keychain = keychain.NewOS()
@@ -137,8 +168,18 @@ func New(cfg Config) *App {
 		hub:      NewHub(cfg.Logger),
 		watchers: map[chan AppState]struct{}{},
 		done:     make(chan struct{}),
+		prefs:    DefaultPreferences(),
 	}
-	a.st.BaseURL = "http://" + cfg.Listen
+	if dir, err := configDir(cfg.ConfigDir); err == nil {
+		p, err := LoadPreferences(dir)
+		if err != nil {
+			a.log.Warn("settings", "err", err)
+		}
+		a.prefs = p
+	}
+	a.st.BaseURL = "http://" + a.listenAddr()
+	a.hub.SetWelcome(a.welcome)
+	a.startAccountsLoop()
 	return a
 }
 
@@ -193,6 +234,7 @@ func (a *App) update(f func(*AppState)) {
 }
 
 func (a *App) publishLocked() {
+	a.hub.broadcast(Envelope{Type: "state", Data: a.st})
 	for ch := range a.watchers {
 		// Only publishers send, and they hold a.mu: after draining a stale
 		// state there is room.
@@ -248,7 +290,6 @@ func (a *App) Close() {
 	a.Stop()
 	a.hub.Close()
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if !a.closed {
 		close(a.done)
 	}
@@ -257,6 +298,8 @@ func (a *App) Close() {
 		delete(a.watchers, ch)
 		close(ch)
 	}
+	a.mu.Unlock()
+	<-a.acct.stopped // it may be reading the store: done before the caller removes the folder
 }
 
 // APIKey returns the key clients must send, loading (or, on first use,
@@ -294,7 +337,7 @@ func (a *App) ClaudeCodeSetup() (string, error) {
 
 // ClaudeCodeSetup formats the shell exports for Claude Code.
 func ClaudeCodeSetup(baseURL string, key redact.Secret) string {
-	return fmt.Sprintf("export ANTHROPIC_BASE_URL=%s\nexport ANTHROPIC_API_KEY=%s\n", baseURL, key.Reveal())
+	return clientsetup.ShellExports(baseURL, key.Reveal())
 }
 
 func (a *App) startLocked(ctx context.Context) error {
@@ -305,15 +348,24 @@ func (a *App) startLocked(ctx context.Context) error {
 		<-a.run.done // it failed, or its ctx ended: finishing; then start afresh
 		a.run = nil
 	}
-	a.update(func(s *AppState) { s.Proxy, s.Message = Starting, "" })
+	a.update(func(s *AppState) { s.Proxy, s.Message, s.SuggestedListen = Starting, "", "" })
 	run, baseURL, upstream, err := a.launch(ctx)
 	if err != nil {
 		a.log.Error("proxy did not start", "err", err)
-		a.update(func(s *AppState) { s.Proxy, s.Message = Failed, userMessage(err) })
+		var next string
+		if portUnavailable(err) {
+			a.mu.Lock()
+			addr := a.listenAddr()
+			a.mu.Unlock()
+			next = NextFreeAddr(addr)
+		}
+		a.update(func(s *AppState) { s.Proxy, s.Message, s.SuggestedListen = Failed, userMessage(err), next })
 		return err
 	}
 	a.run = run
 	a.update(func(s *AppState) { s.Proxy, s.BaseURL, s.Upstream = Running, baseURL, upstream })
+	a.fixListen(strings.TrimPrefix(baseURL, "http://"))
+	a.accountsChanged()
 	return nil
 }
 
@@ -349,13 +401,20 @@ func (a *App) launch(ctx context.Context) (*proxyRun, string, string, error) {
 	if err != nil {
 		return nil, "", "", err
 	}
-	store := cfg.Keychain
-	if store == nil {
-		store = keychain.NewOS()
+	a.mu.Lock()
+	listen, prefs := a.listenAddr(), a.prefs
+	a.mu.Unlock()
+	var st *Store
+	if cfg.Credentials == "" && !cfg.Demo {
+		if st, err = a.Store(); err != nil {
+			return nil, "", "", err
+		}
 	}
 	pa, err := OpenProxyAccounts(AccountsConfig{
-		Credentials: cfg.Credentials, Demo: cfg.Demo, KiroAuth: cfg.KiroAuth, OIDC: cfg.OIDC, KiroAPI: cfg.KiroAPI,
-		ConfigDir: dir, Keychain: store, Logger: log,
+		Credentials: cfg.Credentials, Demo: cfg.Demo,
+		KiroAuth: firstNonEmpty(cfg.KiroAuth, prefs.KiroAuth, DefaultKiroAuth), OIDC: firstNonEmpty(cfg.OIDC, prefs.OIDC),
+		KiroAPI:   firstNonEmpty(cfg.KiroAPI, prefs.KiroAPI, DefaultKiroAPI),
+		ConfigDir: dir, Keychain: cfg.Keychain, Store: st, Logger: log, OnSync: a.accountsChanged,
 	})
 	if err != nil {
 		return nil, "", "", err
@@ -363,14 +422,21 @@ func (a *App) launch(ctx context.Context) (*proxyRun, string, string, error) {
 	accounts, upstream, kiroAPI := pa.Accounts, pa.Upstream, pa.KiroAPI
 	client := kiro.New(kiro.Config{BaseURL: kiroAPI, HTTPClient: pa.HTTPClient, Accounts: accounts, Logger: log, Version: cfg.Version})
 	pa.Start(client)
+	a.mu.Lock()
+	a.pa = pa
+	a.mu.Unlock()
 	cleanup := func() {
+		a.mu.Lock()
+		a.pa = nil
+		a.mu.Unlock()
 		pa.Close() // lets refreshes finish and saves rotated tokens
 		client.CloseIdleConnections()
+		a.accountsChanged()
 	}
 	srv, err := proxy.New(proxy.Config{
 		Sink:        appSink{a},
 		Routes:      []proxy.Route{{Method: http.MethodGet, Path: "/ws", Handler: a.hub}},
-		Addr:        cfg.Listen,
+		Addr:        listen,
 		AllowRemote: cfg.AllowRemote,
 		APIKey:      key,
 		Backend:     Backend{Client: client},

@@ -37,6 +37,8 @@ type BackgroundOptions struct {
 	QuotaAfterUse time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// OnSync is called after account states were written to Store.
+	OnSync func()
 
 	minGap time.Duration // tests: bgMinGap when zero
 }
@@ -299,6 +301,8 @@ func (b *Background) syncStore() {
 	b.mu.Unlock()
 	if err := b.o.Store.SyncStatus(b.pool.Snapshot()); err != nil {
 		b.log.Warn("could not record account states", "err", err)
+	} else if b.o.OnSync != nil {
+		b.o.OnSync()
 	}
 	b.mu.Lock()
 	b.storeSig.changed(path) // our own write is no news…

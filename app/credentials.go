@@ -28,6 +28,9 @@ const (
 	// AuthIdC is a Builder ID or IAM Identity Center login, renewed at AWS SSO-OIDC
 	// with the client registration (ClientID, ClientSecret) it was issued to.
 	AuthIdC AuthMethod = "idc"
+	// AuthAPIKey is a Kiro API key (ksk_…): sent as the bearer token with
+	// tokentype API_KEY, never renewed (auth.md §9).
+	AuthAPIKey AuthMethod = "api_key"
 )
 
 // Credential is one account of a credentials file (ARCHITECTURE.md): what it
@@ -38,6 +41,7 @@ type Credential struct {
 	AuthMethod   AuthMethod    // AuthSocial or AuthIdC
 	ClientID     string        // IdC only
 	ClientSecret redact.Secret // IdC only
+	APIKey       redact.Secret // AuthAPIKey only; RefreshToken is then empty
 	Region       string        // OIDC region of an IdC login; empty means us-east-1
 	ProfileARN   string        // the profile requests bill against; may be empty
 	Priority     int           // lower is tried first; ties keep file order
@@ -52,6 +56,12 @@ type Credential struct {
 	// access token is read from there and never refreshed by kirotray
 	// (RefreshToken stays empty).
 	Follow string
+	// FollowCLI marks Follow as kiro-cli's SQLite database (read through the
+	// sqlite3 program) rather than the IDE's token file.
+	FollowCLI bool
+	// KeepFresh lets kirotray renew the followed IDE login itself, writing
+	// the rotated tokens back to the IDE's file (strategy B, opt-in).
+	KeepFresh bool
 	// SignedInAt is when this login was made. Sync adopts the tokens of a
 	// credential with a newer SignedInAt (the user signed in again).
 	SignedInAt time.Time
@@ -238,6 +248,8 @@ func parseEntry(raw json.RawMessage) (Credential, error) {
 		switch f.key {
 		case "refreshToken":
 			err = decodeField(f, (*string)(&c.RefreshToken))
+		case "apiKey":
+			err = decodeField(f, (*string)(&c.APIKey))
 		case "authMethod":
 			err = decodeField(f, (*string)(&c.AuthMethod))
 		case "clientId":
@@ -318,6 +330,19 @@ func (c *Credential) normalize() error {
 		}
 		return nil
 	}
+	if c.APIKey != "" || strings.EqualFold(string(c.AuthMethod), string(AuthAPIKey)) {
+		if c.APIKey == "" {
+			return fmt.Errorf("authMethod %q needs an apiKey (ksk_…)", AuthAPIKey)
+		}
+		if err := checkAPIKey(c.APIKey.Reveal()); err != nil {
+			return fmt.Errorf("apiKey: %w", err)
+		}
+		if c.RefreshToken != "" {
+			return errors.New("an entry holds an apiKey or a refreshToken, not both")
+		}
+		c.AuthMethod = AuthAPIKey
+		return c.normalizeMachineID()
+	}
 	if c.RefreshToken == "" {
 		return errors.New("refreshToken is missing")
 	}
@@ -341,6 +366,10 @@ func (c *Credential) normalize() error {
 	if c.Region != "" && !validRegion(c.Region) {
 		return fmt.Errorf("region %q is not an AWS region name", c.Region)
 	}
+	return c.normalizeMachineID()
+}
+
+func (c *Credential) normalizeMachineID() error {
 	if c.MachineID != "" {
 		id, ok := kiro.NormalizeMachineID(c.MachineID)
 		if !ok {
@@ -371,6 +400,7 @@ var credentialKeys = []credentialKey{
 	{"name", func(c *Credential) any { return c.Name }},
 	{"authMethod", func(c *Credential) any { return string(c.AuthMethod) }},
 	{"refreshToken", func(c *Credential) any { return c.RefreshToken.Reveal() }},
+	{"apiKey", func(c *Credential) any { return c.APIKey.Reveal() }},
 	{"clientId", func(c *Credential) any { return c.ClientID }},
 	{"clientSecret", func(c *Credential) any { return c.ClientSecret.Reveal() }},
 	{"region", func(c *Credential) any { return c.Region }},
@@ -608,7 +638,7 @@ func AppendCredentials(path string, add []Credential) ([]string, error) {
 		}
 		taken[c.Name] = true
 		if c.MachineID == "" {
-			c.MachineID = kiro.MachineID(c.RefreshToken.Reveal())
+			c.MachineID = kiro.MachineID(firstNonEmpty(c.RefreshToken.Reveal(), c.APIKey.Reveal()))
 		}
 		creds = append(creds, c)
 		names = append(names, c.Name)

@@ -20,13 +20,25 @@ import (
 // and may reconnect; the others are unaffected.
 //
 // Wire format: one JSON object per websocket text message,
-// {"type":"request","data":<activity.Request>}; see README for the schema.
+// {"type":"request","data":<activity.Request>}; see docs/events.md for the
+// schema and the other types.
 type Hub struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
 	clients map[*subscriber]struct{}
 	closed  bool
+	// welcome returns what a new websocket subscriber receives first (the
+	// current state and accounts), so it never waits for a change to
+	// learn them; nil sends nothing.
+	welcome func() []Envelope
+}
+
+// SetWelcome sets the snapshot each new websocket subscriber gets first.
+func (h *Hub) SetWelcome(f func() []Envelope) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.welcome = f
 }
 
 // Subscriber limits and timings, shaped like gorilla/websocket's chat example.
@@ -54,13 +66,22 @@ func NewHub(log *slog.Logger) *Hub {
 
 // Envelope is one message on /ws.
 type Envelope struct {
-	Type string `json:"type"` // "request"
+	Type string `json:"type"` // "request", "state", "accounts" (docs/events.md)
 	Data any    `json:"data"`
 }
 
 // Publish implements activity.Sink.
 func (h *Hub) Publish(ev activity.Request) {
 	h.broadcast(Envelope{Type: "request", Data: ev})
+}
+
+// Broadcast sends an envelope of any type to every subscriber: the core
+// publishes "state" and "accounts" through it (docs/events.md). data is
+// encoded with encoding/json once, and only when somebody listens, so an
+// idle hub costs no more than for Publish. Requests go through Publish:
+// subscribers decode a "request" envelope's data as an activity.Request.
+func (h *Hub) Broadcast(typ string, data any) {
+	h.broadcast(Envelope{Type: typ, Data: data})
 }
 
 func (h *Hub) broadcast(env Envelope) {
@@ -138,10 +159,24 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &subscriber{conn: conn, send: make(chan []byte, subscriberBuffer)}
 	h.mu.Lock()
+	welcome := h.welcome
+	h.mu.Unlock()
+	var first [][]byte
+	if welcome != nil {
+		for _, env := range welcome() { // outside h.mu: it may read the account store
+			if msg, err := json.Marshal(env); err == nil {
+				first = append(first, msg)
+			}
+		}
+	}
+	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		_ = conn.Close()
 		return
+	}
+	for _, msg := range first { // queued before any broadcast can reach c
+		c.send <- msg
 	}
 	h.clients[c] = struct{}{}
 	h.mu.Unlock()

@@ -79,22 +79,28 @@ var ErrIDESignedOut = errors.New("the Kiro IDE is not signed in")
 // ReadIDEToken reads a Kiro IDE token file the way the IDE does (§1.4): no
 // symbolic link, at most 256 KiB, a UTF-8 BOM tolerated, lenient expiresAt.
 func ReadIDEToken(path string) (*IDEToken, error) {
+	t, _, err := readIDEFile(path)
+	return t, err
+}
+
+// readIDEFile is ReadIDEToken, also returning the file's bytes as read.
+func readIDEFile(path string) (*IDEToken, []byte, error) {
 	st, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w (%s does not exist)", ErrIDESignedOut, path)
+		return nil, nil, fmt.Errorf("%w (%s does not exist)", ErrIDESignedOut, path)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if st.Mode()&fs.ModeSymlink != 0 {
-		return nil, fmt.Errorf("%s is a symbolic link; the Kiro IDE does not use those, and neither does kirotray", path)
+		return nil, nil, fmt.Errorf("%s is a symbolic link; the Kiro IDE does not use those, and neither does kirotray", path)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
+		return nil, nil, fmt.Errorf("%s is not a regular file", path)
 	}
 	data, err := readLimited(path, maxIDEFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	var raw struct {
@@ -109,17 +115,17 @@ func ReadIDEToken(path string) (*IDEToken, error) {
 		Email        string          `json:"email"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("%s: not valid JSON (is the IDE writing it right now?)", path)
+		return nil, nil, fmt.Errorf("%s: not valid JSON (is the IDE writing it right now?)", path)
 	}
 	if raw.AccessToken == "" && raw.RefreshToken == "" {
-		return nil, fmt.Errorf("%w (%s holds no token)", ErrIDESignedOut, path)
+		return nil, nil, fmt.Errorf("%w (%s holds no token)", ErrIDESignedOut, path)
 	}
 	exp, _ := parseTime(raw.ExpiresAt)
 	return &IDEToken{
 		Path: path, AccessToken: redact.Secret(raw.AccessToken), RefreshToken: redact.Secret(raw.RefreshToken),
 		ExpiresAt: exp, AuthMethod: raw.AuthMethod, Provider: raw.Provider, ProfileARN: raw.ProfileARN,
 		ClientIDHash: raw.ClientIDHash, Region: raw.Region, Email: raw.Email, ModTime: st.ModTime(),
-	}, nil
+	}, data, nil
 }
 
 // parseTime reads a time written as RFC 3339 / ISO 8601 (with or without
@@ -377,10 +383,15 @@ type KiroCLILogin struct {
 	Path      string
 	Found     bool   // the database exists
 	SignedIn  bool   // a token key was read from it (needs the sqlite3 program)
-	Key       string // which auth_kv key holds the token
+	Key       string // which kind of token auth_kv holds: social or idc
 	Kind      AccountKind
 	ExpiresAt time.Time
 	Detail    string
+	// NoSQLite3: the database exists, but the sqlite3 program to read it does not.
+	NoSQLite3  bool
+	Provider   string
+	ProfileARN string
+	Region     string
 }
 
 // DetectKiroCLI reports kiro-cli's login. Reading its SQLite database needs
@@ -395,42 +406,24 @@ func DetectKiroCLI(home string) KiroCLILogin {
 		return l
 	}
 	l.Found = true
-	bin, err := exec.LookPath("sqlite3")
-	if err != nil {
+	t, err := ReadKiroCLIToken(context.Background(), l.Path)
+	switch {
+	case errors.Is(err, ErrNoSQLite3):
+		l.NoSQLite3 = true
 		l.Detail = "found; install the sqlite3 program to see which login it holds"
 		return l
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "-readonly", "-json", l.Path,
-		"SELECT key, value FROM auth_kv WHERE key IN ('kirocli:social:token','kirocli:odic:token','kirocli:external-idp:token','codewhisperer:odic:token')").Output()
-	if err != nil {
-		l.Detail = "found, but not readable (" + strings.TrimSpace(err.Error()) + ")"
-		return l
-	}
-	var rows []struct{ Key, Value string }
-	if len(bytes.TrimSpace(out)) > 0 && json.Unmarshal(out, &rows) != nil {
-		l.Detail = "found, but its content was not understood"
-		return l
-	}
-	for _, r := range rows {
-		var v struct {
-			AccessToken string          `json:"access_token"`
-			ExpiresAt   json.RawMessage `json:"expires_at"`
-		}
-		if json.Unmarshal([]byte(r.Value), &v) != nil || v.AccessToken == "" {
-			continue
-		}
-		l.SignedIn, l.Key = true, r.Key
-		l.ExpiresAt, _ = parseTime(v.ExpiresAt)
-		l.Kind = KindIdC
-		if strings.Contains(r.Key, "social") {
-			l.Kind = KindSocial
-		}
-		break
-	}
-	if !l.SignedIn {
+	case errors.Is(err, ErrKiroCLISignedOut):
 		l.Detail = "found, not signed in"
+		return l
+	case err != nil:
+		l.Detail = "found, but not readable (" + err.Error() + ")"
+		return l
+	}
+	l.SignedIn, l.Kind, l.ExpiresAt = true, t.Kind(), t.ExpiresAt
+	l.Provider, l.ProfileARN, l.Region = t.Provider, t.ProfileARN, t.Region
+	l.Key = "social"
+	if l.Kind != KindSocial {
+		l.Key = "idc"
 	}
 	return l
 }
@@ -440,10 +433,12 @@ func DetectKiroCLI(home string) KiroCLILogin {
 // signed in again) is noticed with one stat call.
 type ideFollower struct {
 	path string
+	cli  bool // path is kiro-cli's SQLite database, not the IDE's token file
 
 	mu      sync.Mutex
 	read1   bool        // read at least once
 	seen    fs.FileInfo // as of the last read; nil when it was missing
+	wal     fs.FileInfo // kiro-cli: its database's -wal file, as last seen
 	checked time.Time   // last stat
 }
 
@@ -456,6 +451,9 @@ func (f *ideFollower) changed(now time.Time) bool {
 		return false
 	}
 	f.checked = now
+	if f.cli && f.walChangedLocked() {
+		return true
+	}
 	st, err := os.Stat(f.path)
 	switch {
 	case err != nil:
@@ -466,11 +464,38 @@ func (f *ideFollower) changed(now time.Time) bool {
 	return !os.SameFile(st, f.seen) || !st.ModTime().Equal(f.seen.ModTime()) || st.Size() != f.seen.Size()
 }
 
-// IDEStaleError is the follower's answer when the IDE's access token has
-// (nearly) expired: the IDE renews it when it runs; kirotray never does.
-type IDEStaleError struct{ ExpiredAt time.Time }
+// walChangedLocked reports a change of the database's write-ahead log:
+// SQLite writes there first, and the database file itself may not change
+// until a checkpoint. Call with f.mu held.
+func (f *ideFollower) walChangedLocked() bool {
+	st, err := os.Stat(f.path + "-wal")
+	if err != nil {
+		st = nil
+	}
+	prev := f.wal
+	f.wal = st
+	switch {
+	case st == nil:
+		return false // checkpointed away: the database file changed instead
+	case prev == nil:
+		return true
+	}
+	return !st.ModTime().Equal(prev.ModTime()) || st.Size() != prev.Size()
+}
+
+// IDEStaleError is the follower's answer when the followed access token
+// has (nearly) expired: the IDE (or kiro-cli) renews it when it runs;
+// kirotray does not.
+type IDEStaleError struct {
+	ExpiredAt time.Time
+	KiroCLI   bool // the login is kiro-cli's
+}
 
 func (e *IDEStaleError) Error() string {
+	if e.KiroCLI {
+		return "kiro-cli's access token expired at " + e.ExpiredAt.Local().Format("15:04") +
+			": run kiro-cli to renew it, or sign in with kirotray (kirotray accounts login)"
+	}
 	return "the Kiro IDE's access token expired at " + e.ExpiredAt.Local().Format("15:04") +
 		": open Kiro to renew it, or sign in with kirotray (kirotray accounts login)"
 }
@@ -478,7 +503,18 @@ func (e *IDEStaleError) Error() string {
 // read returns the file's current access token as refresh answers look.
 func (f *ideFollower) read(now time.Time) (*IDEToken, error) {
 	st, _ := os.Stat(f.path)
-	t, err := ReadIDEToken(f.path)
+	var (
+		t   *IDEToken
+		err error
+	)
+	if f.cli {
+		f.mu.Lock()
+		f.walChangedLocked() // the log as of this read
+		f.mu.Unlock()
+		t, err = ReadKiroCLIToken(context.Background(), f.path)
+	} else {
+		t, err = ReadIDEToken(f.path)
+	}
 	f.mu.Lock()
 	f.seen, f.checked, f.read1 = st, now, true
 	f.mu.Unlock()
@@ -486,7 +522,7 @@ func (f *ideFollower) read(now time.Time) (*IDEToken, error) {
 		return nil, err
 	}
 	if t.AccessToken == "" || t.ExpiresAt.Sub(now) <= ideStaleMargin {
-		return nil, &IDEStaleError{ExpiredAt: t.ExpiresAt}
+		return nil, &IDEStaleError{ExpiredAt: t.ExpiresAt, KiroCLI: f.cli}
 	}
 	return t, nil
 }

@@ -26,6 +26,7 @@ const (
 	FormatJSON        = "JSON accounts (kiro2api, kiro.rs, credentials file)"
 	FormatIDEFile     = "Kiro IDE token file"
 	FormatPastedToken = "pasted refresh token"
+	FormatAPIKey      = "Kiro API key"
 )
 
 // Imported is one account read for import.
@@ -48,6 +49,9 @@ func ParseImport(data []byte) ([]Imported, string, error) {
 	// kiro2api is configured with KIRO_AUTH_TOKEN='[…]': accept the line as pasted.
 	if rest, ok := bytes.CutPrefix(data, []byte("KIRO_AUTH_TOKEN=")); ok {
 		data = bytes.Trim(bytes.TrimSpace(rest), `'"`)
+		if len(data) == 0 {
+			return nil, "", errors.New("nothing to import: KIRO_AUTH_TOKEN is empty")
+		}
 	}
 	switch data[0] {
 	case '[':
@@ -94,20 +98,29 @@ func ParseImport(data []byte) ([]Imported, string, error) {
 	return parsePasted(data)
 }
 
-// parsePasted reads refresh tokens, one a line (blank lines and # comments skipped).
+// parsePasted reads refresh tokens or Kiro API keys, one a line (blank
+// lines and # comments skipped). A key may come as the shell line that sets
+// it: KIRO_API_KEY=ksk_… (with export, quotes).
 func parsePasted(data []byte) ([]Imported, string, error) {
 	var out []Imported
+	keys := 0
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		tok := strings.Trim(strings.TrimSpace(sc.Text()), `'"`)
-		if tok == "" || strings.HasPrefix(tok, "#") {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
+		line = strings.TrimSpace(strings.TrimPrefix(line, "export "))
+		if rest, ok := strings.CutPrefix(line, "KIRO_API_KEY="); ok {
+			line = strings.TrimSpace(rest)
+		}
+		tok := strings.Trim(line, `'"`)
 		im := Imported{Entry: fmt.Sprintf("token %d", len(out)+1), Meta: AccountMeta{Kind: KindSocial}}
 		switch {
-		case strings.HasPrefix(tok, "ksk_"):
-			im.Skip = "Kiro API keys (ksk_…) are not supported yet"
+		case strings.HasPrefix(tok, apiKeyPrefix):
+			im = apiKeyImport(fmt.Sprintf("key %d", len(out)+1), tok, AccountMeta{})
+			keys++
 		case strings.ContainsAny(tok, " \t{}[],"):
 			return nil, "", errors.New("not JSON and not a refresh token: paste the token alone, or a JSON file of accounts")
 		case len(tok) < 40:
@@ -120,7 +133,26 @@ func parsePasted(data []byte) ([]Imported, string, error) {
 	if len(out) == 0 {
 		return nil, "", errors.New("nothing to import: no token found")
 	}
+	if keys == len(out) {
+		return out, FormatAPIKey, nil
+	}
 	return out, FormatPastedToken, nil
+}
+
+// apiKeyImport makes the import of an API key, with what else the entry
+// said about the account (name, priority, …) in m.
+func apiKeyImport(entry, key string, m AccountMeta) Imported {
+	im := Imported{Entry: entry}
+	if err := checkAPIKey(key); err != nil {
+		im.Skip = err.Error()
+		return im
+	}
+	m.Kind, m.Provider, m.Region, m.StartURL, m.ClientID, m.ProfileARN = KindAPIKey, "", "", "", "", ""
+	if m.Source == "" {
+		m.Source = SourceImport
+	}
+	im.Meta, im.Secrets = m, Secrets{APIKey: redact.Secret(key)}
+	return im
 }
 
 // isIDEFile tells the Kiro IDE's own token file (auth.md §1.2) by its keys.
@@ -177,6 +209,8 @@ type entryJSON struct {
 	MachineID string `json:"machineId"`
 
 	KiroAPIKey string          `json:"kiroApiKey"`
+	APIKey     string          `json:"apiKey"`
+	APIKey2    string          `json:"api_key"`
 	ExpiresAt  json.RawMessage `json:"expiresAt"` // a string or a number: read, not needed
 
 	// Kiro Account Manager nests the tokens.
@@ -227,9 +261,13 @@ func parseEntryJSON(raw json.RawMessage, i int) Imported {
 	}
 	method := strings.ToLower(firstNonEmpty(e.AuthMethod, e.AuthMethod2, e.Auth))
 	switch {
-	case e.KiroAPIKey != "" || method == "api_key" || method == "apikey":
-		im.Skip = "Kiro API keys (ksk_…) are not supported yet"
-		return im
+	case e.KiroAPIKey != "" || e.APIKey != "" || e.APIKey2 != "" || method == "api_key" || method == "apikey" || method == "api-key":
+		key := strings.TrimSpace(firstNonEmpty(e.KiroAPIKey, e.APIKey, e.APIKey2))
+		if key == "" {
+			im.Skip = "an API-key entry without its key"
+			return im
+		}
+		return apiKeyImport(im.Entry, key, m)
 	case sec.RefreshToken == "":
 		im.Skip = "no refresh token"
 		return im
@@ -274,6 +312,7 @@ func parseKirotrayEntry(raw json.RawMessage, i int) Imported {
 		AccountMeta
 		RefreshToken string `json:"refreshToken"`
 		ClientSecret string `json:"clientSecret"`
+		APIKey       string `json:"apiKey"`
 	}
 	im := Imported{Entry: fmt.Sprintf("entry %d", i+1)}
 	if err := json.Unmarshal(raw, &e); err != nil {
@@ -282,11 +321,17 @@ func parseKirotrayEntry(raw json.RawMessage, i int) Imported {
 	}
 	im.Meta = e.AccountMeta
 	im.Entry = entryName(i, im.Meta)
-	im.Secrets = Secrets{RefreshToken: redact.Secret(e.RefreshToken), ClientSecret: redact.Secret(e.ClientSecret)}
+	im.Secrets = Secrets{RefreshToken: redact.Secret(e.RefreshToken), ClientSecret: redact.Secret(e.ClientSecret), APIKey: redact.Secret(e.APIKey)}
 	if im.Meta.Kind == "" {
 		im.Meta.Kind = KindSocial
 	}
 	switch im.Meta.Kind {
+	case KindAPIKey:
+		if e.APIKey != "" {
+			if err := checkAPIKey(e.APIKey); err != nil {
+				im.Skip = err.Error()
+			}
+		}
 	case KindSocial, KindIdC, KindBuilderID:
 	default:
 		im.Skip = fmt.Sprintf("kind %q is not known", im.Meta.Kind)
@@ -387,14 +432,14 @@ func (s *Store) Export(o ExportOptions) ([]byte, error) {
 	if o.AsCredentials {
 		var creds []Credential
 		for _, m := range d.Accounts {
-			if m.Source == SourceIDE {
+			if m.follows() {
 				continue
 			}
 			sec, err := s.Secrets(m)
 			if err != nil {
 				return nil, fmt.Errorf("account %q: %w", m.Name, err)
 			}
-			creds = append(creds, Credential{Name: m.Name, RefreshToken: sec.RefreshToken, AuthMethod: m.Kind.authMethod(),
+			creds = append(creds, Credential{Name: m.Name, RefreshToken: sec.RefreshToken, APIKey: sec.APIKey, AuthMethod: m.Kind.authMethod(),
 				ClientID: m.ClientID, ClientSecret: sec.ClientSecret, Region: m.Region, ProfileARN: m.ProfileARN,
 				Priority: m.Priority, MachineID: m.MachineID})
 		}
@@ -404,6 +449,7 @@ func (s *Store) Export(o ExportOptions) ([]byte, error) {
 		AccountMeta
 		RefreshToken string `json:"refreshToken,omitempty"`
 		ClientSecret string `json:"clientSecret,omitempty"`
+		APIKey       string `json:"apiKey,omitempty"`
 	}
 	out := struct {
 		Kirotray    string    `json:"kirotray"`
@@ -415,12 +461,12 @@ func (s *Store) Export(o ExportOptions) ([]byte, error) {
 	}{Kirotray: "accounts", Version: storeVersion, ExportedAt: s.now().UTC(), WithSecrets: o.WithSecrets, Settings: d.Settings}
 	for _, m := range d.Accounts {
 		e := entry{AccountMeta: m}
-		if o.WithSecrets && m.Source != SourceIDE {
+		if o.WithSecrets && !m.follows() {
 			sec, err := s.Secrets(m)
 			if err != nil {
 				return nil, fmt.Errorf("account %q: %w", m.Name, err)
 			}
-			e.RefreshToken, e.ClientSecret = sec.RefreshToken.Reveal(), sec.ClientSecret.Reveal()
+			e.RefreshToken, e.ClientSecret, e.APIKey = sec.RefreshToken.Reveal(), sec.ClientSecret.Reveal(), sec.APIKey.Reveal()
 		}
 		out.Accounts = append(out.Accounts, e)
 	}
@@ -464,7 +510,7 @@ func (s *Store) Import(ims []Imported, nameOverride string) ([]ImportResult, err
 		if nameOverride != "" && importable == 1 {
 			m.Name = nameOverride
 		}
-		if im.Secrets.RefreshToken == "" && m.Source != SourceIDE {
+		if im.Secrets.RefreshToken == "" && im.Secrets.APIKey == "" && !m.follows() {
 			meta, restored, err := s.restore(m)
 			if err != nil {
 				return out, fmt.Errorf("%s: %w", im.Entry, err)

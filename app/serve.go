@@ -58,7 +58,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	tuneGC()
+	TuneGC(32 << 20)
 	if cfg.KiroAPI == "" {
 		cfg.KiroAPI = DefaultKiroAPI
 	}
@@ -144,18 +144,19 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	return <-errc
 }
 
-// tuneGC trades a little memory for much less garbage collection. Each
+// TuneGC trades a little memory for much less garbage collection. Each
 // request allocates a few hundred KB that die within a millisecond, and the
 // live heap is small, so with the default GOGC the collector would run every
 // few requests. A higher GOGC under a soft memory limit lets the heap grow to
-// tens of MB between collections and no further. GOGC and GOMEMLIMIT set in
-// the environment win.
-func tuneGC() {
+// tens of MB between collections and no further (softLimit, in bytes; the
+// tray app's is higher, for the window's images). GOGC and GOMEMLIMIT set
+// in the environment win.
+func TuneGC(softLimit int64) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(32 << 20)
+		debug.SetMemoryLimit(softLimit)
 	}
 }
 

@@ -31,12 +31,16 @@ const (
 	KindSocial    AccountKind = "social"     // Google or GitHub, renewed at Kiro's auth service
 	KindIdC       AccountKind = "idc"        // IAM Identity Center (an organisation), renewed at AWS SSO-OIDC
 	KindBuilderID AccountKind = "builder-id" // AWS Builder ID, renewed at AWS SSO-OIDC in us-east-1
+	KindAPIKey    AccountKind = "api-key"    // a Kiro API key (ksk_…): nothing to renew (auth.md §9)
 )
 
 // authMethod maps a kind to how its tokens are renewed.
 func (k AccountKind) authMethod() AuthMethod {
-	if k == KindSocial {
+	switch k {
+	case KindSocial:
 		return AuthSocial
+	case KindAPIKey:
+		return AuthAPIKey
 	}
 	return AuthIdC
 }
@@ -46,7 +50,14 @@ const (
 	SourceSignIn = "signin" // kirotray's own sign-in: its tokens belong to kirotray alone
 	SourceImport = "import" // imported from a file or pasted
 	SourceIDE    = "ide"    // follows the Kiro IDE's login, read-only (auth.md §2.4)
+	// SourceKiroCLI follows kiro-cli's login, read-only, like SourceIDE;
+	// IDEFile then names kiro-cli's SQLite database.
+	SourceKiroCLI = "kiro-cli"
 )
+
+// follows reports an account that uses another program's login and keeps
+// no token of its own.
+func (m AccountMeta) follows() bool { return m.Source == SourceIDE || m.Source == SourceKiroCLI }
 
 // AccountMeta is one account as accounts.json keeps it: everything but its
 // secrets. Names are unique; ID never changes and keys the keychain items.
@@ -56,8 +67,13 @@ type AccountMeta struct {
 	Kind     AccountKind `json:"kind"`
 	Provider string      `json:"provider,omitempty"` // Google, Github, BuilderId, Enterprise
 	Source   string      `json:"source,omitempty"`   // SourceSignIn, SourceImport or SourceIDE
-	// IDEFile is the Kiro IDE token file an IDE account follows.
+	// IDEFile is the Kiro IDE token file an IDE account follows (kiro-cli's
+	// database for SourceKiroCLI).
 	IDEFile string `json:"ideFile,omitempty"`
+	// KeepFresh: kirotray renews the followed IDE login itself when the IDE
+	// has not, writing the new tokens back to its file (auth.md §2.4
+	// strategy B, opt-in). IDE accounts only.
+	KeepFresh bool `json:"keepFresh,omitempty"`
 	// Region is the OIDC region of an IdC / Builder ID login.
 	Region   string `json:"region,omitempty"`
 	StartURL string `json:"startUrl,omitempty"`
@@ -132,6 +148,7 @@ const (
 	maxStoreSize   = 8 << 20
 	secretRefresh  = "refresh" // keychain item: the refresh token
 	secretClient   = "client"  // keychain item: the OIDC client secret (large: chunked)
+	secretAPIKey   = "apikey"  // keychain item: a Kiro API key
 	backupSuffix   = ".bak"
 	corruptSuffix  = ".corrupt-"
 	lockFileSuffix = ".lock"
@@ -319,6 +336,7 @@ func (s *Store) writeLocked(d *StoreData, recovered bool) error {
 type Secrets struct {
 	RefreshToken redact.Secret
 	ClientSecret redact.Secret // IdC only
+	APIKey       redact.Secret // API-key accounts only (then RefreshToken is empty)
 }
 
 func secretID(accountID, item string) string { return "account/" + accountID + "/" + item }
@@ -328,8 +346,13 @@ func secretID(accountID, item string) string { return "account/" + accountID + "
 // *KeychainError.
 func (s *Store) Secrets(m AccountMeta) (Secrets, error) {
 	var out Secrets
-	if m.Source == SourceIDE {
+	if m.follows() {
 		return out, nil // follows the IDE's file: kirotray keeps no token of it
+	}
+	if m.Kind == KindAPIKey {
+		k, err := s.kc.Get(secretID(m.ID, secretAPIKey))
+		out.APIKey = redact.Secret(k)
+		return out, keychainErr(err)
 	}
 	rt, err := s.kc.Get(secretID(m.ID, secretRefresh))
 	if err != nil {
@@ -353,6 +376,11 @@ func (s *Store) SetRefreshToken(accountID string, rt redact.Secret) error {
 }
 
 func (s *Store) setSecrets(accountID string, sec Secrets) error {
+	if sec.APIKey != "" {
+		if err := s.kc.Set(secretID(accountID, secretAPIKey), sec.APIKey.Reveal()); err != nil {
+			return keychainErr(err)
+		}
+	}
 	if sec.ClientSecret != "" {
 		if err := s.kc.Set(secretID(accountID, secretClient), sec.ClientSecret.Reveal()); err != nil {
 			return keychainErr(err)
@@ -369,12 +397,31 @@ func (s *Store) setSecrets(accountID string, sec Secrets) error {
 // deleteSecrets removes an account's keychain items; missing ones are fine.
 func (s *Store) deleteSecrets(accountID string) error {
 	var errs []error
-	for _, item := range []string{secretRefresh, secretClient} {
+	for _, item := range []string{secretRefresh, secretClient, secretAPIKey} {
 		if err := s.kc.Delete(secretID(accountID, item)); err != nil && !errors.Is(err, keychain.ErrNotFound) {
 			errs = append(errs, keychainErr(err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// dropUnused deletes the keychain items an account of m's kind does not use
+// (a login that became an API key, or now follows the IDE).
+func (s *Store) dropUnused(m AccountMeta) {
+	keep := map[string]bool{}
+	switch {
+	case m.follows():
+	case m.Kind == KindAPIKey:
+		keep[secretAPIKey] = true
+	default:
+		keep[secretRefresh] = true
+		keep[secretClient] = m.Kind.authMethod() == AuthIdC
+	}
+	for _, item := range []string{secretRefresh, secretClient, secretAPIKey} {
+		if !keep[item] {
+			_ = s.kc.Delete(secretID(m.ID, item))
+		}
+	}
 }
 
 // AddResult says what Add did.
@@ -392,10 +439,13 @@ func (s *Store) Add(m AccountMeta, sec Secrets) (AddResult, error) {
 	if m.Kind == "" {
 		m.Kind = KindSocial
 	}
-	if m.Source != SourceIDE && sec.RefreshToken == "" {
+	switch {
+	case m.Kind == KindAPIKey && (m.follows() || sec.APIKey == ""):
+		return AddResult{}, errors.New("no API key to store")
+	case m.Kind != KindAPIKey && !m.follows() && sec.RefreshToken == "":
 		return AddResult{}, errors.New("no refresh token to store")
 	}
-	if m.Kind.authMethod() == AuthIdC && m.Source != SourceIDE && (m.ClientID == "" || sec.ClientSecret == "") {
+	if m.Kind.authMethod() == AuthIdC && !m.follows() && (m.ClientID == "" || sec.ClientSecret == "") {
 		return AddResult{}, fmt.Errorf("a %s login needs its OIDC client id and secret", m.Kind)
 	}
 	if m.Name != "" {
@@ -432,7 +482,7 @@ func (s *Store) Add(m AccountMeta, sec Secrets) (AddResult, error) {
 		}
 		m.Name = uniqueName(d, m)
 		if m.MachineID == "" {
-			seed := sec.RefreshToken.Reveal()
+			seed := firstNonEmpty(sec.RefreshToken.Reveal(), sec.APIKey.Reveal())
 			if seed == "" {
 				seed = m.ID
 			}
@@ -454,8 +504,8 @@ func (s *Store) Add(m AccountMeta, sec Secrets) (AddResult, error) {
 		}
 		return AddResult{}, err
 	}
-	if res.Replaced && m.Source == SourceIDE {
-		_ = s.deleteSecrets(res.Meta.ID) // it follows the IDE now: no token of its own
+	if res.Replaced {
+		s.dropUnused(res.Meta)
 	}
 	if res.Meta.ID != id { // the store changed between Load and Update
 		if err := s.setSecrets(res.Meta.ID, sec); err != nil {
@@ -476,9 +526,9 @@ func sameLogin(d *StoreData, m AccountMeta) *AccountMeta {
 		switch {
 		case m.Name != "" && a.Name == m.Name:
 			return a
-		case m.Source == SourceIDE && a.Source == SourceIDE && a.IDEFile == m.IDEFile:
+		case m.follows() && a.Source == m.Source && a.IDEFile == m.IDEFile:
 			return a
-		case m.Email != "" && strings.EqualFold(a.Email, m.Email) && a.Kind == m.Kind && a.Source != SourceIDE && m.Source != SourceIDE:
+		case m.Email != "" && strings.EqualFold(a.Email, m.Email) && a.Kind == m.Kind && !a.follows() && !m.follows():
 			return a
 		}
 	}
@@ -490,9 +540,10 @@ func sameLogin(d *StoreData, m AccountMeta) *AccountMeta {
 func mergeLogin(old, m AccountMeta, now time.Time) AccountMeta {
 	n := old
 	n.Kind, n.Source = m.Kind, m.Source
-	if m.Source != SourceIDE {
+	if !m.follows() {
 		n.IDEFile = "" // a login of its own now
 	}
+	n.KeepFresh = m.KeepFresh
 	set := func(dst *string, v string) {
 		if v != "" {
 			*dst = v
@@ -533,6 +584,8 @@ func uniqueName(d *StoreData, m AccountMeta) string {
 		switch {
 		case m.Source == SourceIDE:
 			base = "kiro-ide"
+		case m.Source == SourceKiroCLI:
+			base = "kiro-cli"
 		case m.Email != "":
 			// The part before the @: names go into every log line, and
 			// e-mail addresses are personal data (auth.md §10.1).

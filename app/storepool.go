@@ -69,14 +69,14 @@ func (s *Store) credentials(d *StoreData, known func(id string) (Credential, boo
 		case StateNeedsSignIn, StateSuspended, StateQuotaExhausted:
 			c.Parked, c.ParkReason, c.ParkUntil = m.State, m.StateReason, m.StateUntil
 		}
-		if m.Source == SourceIDE {
-			c.Follow = m.IDEFile
+		if m.follows() {
+			c.Follow, c.FollowCLI, c.KeepFresh = m.IDEFile, m.Source == SourceKiroCLI, m.KeepFresh && m.Source == SourceIDE
 			creds = append(creds, c)
 			continue
 		}
 		if known != nil {
 			if k, ok := known(m.ID); ok && !c.SignedInAt.After(k.SignedInAt) {
-				c.RefreshToken, c.ClientSecret = k.RefreshToken, k.ClientSecret
+				c.RefreshToken, c.ClientSecret, c.APIKey = k.RefreshToken, k.ClientSecret, k.APIKey
 				creds = append(creds, c)
 				continue
 			}
@@ -92,7 +92,7 @@ func (s *Store) credentials(d *StoreData, known func(id string) (Credential, boo
 		case err != nil:
 			return nil, fmt.Errorf("account %q: %w", m.Name, err)
 		}
-		c.RefreshToken, c.ClientSecret = sec.RefreshToken, sec.ClientSecret
+		c.RefreshToken, c.ClientSecret, c.APIKey = sec.RefreshToken, sec.ClientSecret, sec.APIKey
 		creds = append(creds, c)
 	}
 	return creds, nil

@@ -19,7 +19,12 @@ type AccountsConfig struct {
 	ConfigDir   string // holds the account store; empty means os.UserConfigDir()/kirotray
 	// Keychain holds the store's secrets; nil means the OS keychain.
 	Keychain keychain.Store
-	Logger   *slog.Logger
+	// Store is the account store to use; nil opens the one in ConfigDir.
+	Store  *Store
+	Logger *slog.Logger
+	// OnSync is called after the background wrote account states or quota
+	// to the store (the window reloads its list); nil: nobody is told.
+	OnSync func()
 }
 
 // ProxyAccounts is the account side of one proxy run: the pool, where it
@@ -39,6 +44,7 @@ type ProxyAccounts struct {
 	HTTPClient *http.Client
 
 	log      *slog.Logger
+	onSync   func()
 	lock     *PoolLock
 	bg       *Background
 	stopDemo func()
@@ -53,7 +59,7 @@ func OpenProxyAccounts(c AccountsConfig) (*ProxyAccounts, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &ProxyAccounts{KiroAPI: c.KiroAPI, Upstream: "kiro", log: log, stopDemo: func() {}}
+	p := &ProxyAccounts{KiroAPI: c.KiroAPI, Upstream: "kiro", log: log, stopDemo: func() {}, onSync: c.OnSync}
 	opts := AccountsOptions{AuthBase: c.KiroAuth, OIDCBase: c.OIDC, Logger: log}
 	var err error
 	switch {
@@ -69,13 +75,15 @@ func OpenProxyAccounts(c AccountsConfig) (*ProxyAccounts, error) {
 	if err != nil {
 		return nil, err
 	}
-	kc := c.Keychain
-	if kc == nil {
-		kc = keychain.NewOS()
-	}
-	st, err := OpenStore(dir, kc)
-	if err != nil {
-		return nil, err
+	st := c.Store
+	if st == nil {
+		kc := c.Keychain
+		if kc == nil {
+			kc = keychain.NewOS()
+		}
+		if st, err = OpenStore(dir, kc); err != nil {
+			return nil, err
+		}
 	}
 	p.lock, err = st.LockPool()
 	if err != nil {
@@ -106,7 +114,7 @@ func OpenProxyAccounts(c AccountsConfig) (*ProxyAccounts, error) {
 // polling, the store kept in step) with the client made for these accounts.
 func (p *ProxyAccounts) Start(client *kiro.Client) {
 	if p.bg == nil {
-		p.bg = StartBackground(p.Accounts, BackgroundOptions{Client: client, Store: p.Store, Logger: p.log})
+		p.bg = StartBackground(p.Accounts, BackgroundOptions{Client: client, Store: p.Store, Logger: p.log, OnSync: p.onSync})
 	}
 }
 

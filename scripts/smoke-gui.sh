@@ -50,6 +50,11 @@ timeout 120 xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" dbus-run-sessio
       -d "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"hello $i\"}]}" \
       >/dev/null || { echo "smoke: demo request failed"; cat "$log"; kill -9 $pid; exit 1; }
   done
+  second=$(timeout 20 "$bin" 2>&1) || { echo "smoke: a second launch failed: $second"; cat "$log"; kill -9 $pid; exit 1; }
+  case $second in                                           # single instance: it shows the first and leaves
+    *"already running"*) ;;
+    *) echo "smoke: a second launch did not find the first: $second"; kill -9 $pid; exit 1 ;;
+  esac
   sleep 1                                                   # let the window draw the last state
   kill -0 $pid || { echo "smoke: app died"; cat "$log"; exit 1; }
   import -window "$win" "$shot"
@@ -63,6 +68,6 @@ timeout 120 xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" dbus-run-sessio
   if grep -q "Error in Fyne call thread" "$log"; then  # a widget touched off the UI goroutine
     echo "smoke: Fyne threading errors"; exit 1
   fi
-  echo "smoke: window up, proxy answered, screenshot $shot, clean exit"
+  echo "smoke: window up, proxy answered, second launch deferred to the first, screenshot $shot, clean exit"
 ' _ "$BIN" "$WORK/app.log" "$SHOT" "$PORT" "$KIROTRAY_API_KEY" 2>&1 | grep -v "set fd limit"
 exit "${PIPESTATUS[0]}"

@@ -18,6 +18,22 @@ type controller struct {
 	background func(f func())
 	showError  func(err error)
 	show, quit func()
+	// relabel rebuilds the window in the language just chosen (UI
+	// goroutine); nil where there is no window to rebuild.
+	relabel func()
+	// win is the window dialogs open over.
+	win fyne.Window
+	// clients configures coding CLIs; nil means core (tests fake it).
+	clients clientSetup
+	// openSignIn and configure show the window's sign-in and Configure
+	// dialogs (the tray's items); nil where there is no window.
+	openSignIn func()
+	configure  func(client string)
+	// The latest account list (nil until the first arrives) and Kiro IDE
+	// login, kept by followAccounts so a view built later starts from them.
+	// UI goroutine only.
+	accountList []app.AccountView
+	ideLogin    *app.IDELogin
 }
 
 func (c *controller) start() { c.background(func() { _ = c.core.Start(c.ctx) }) } // a failure shows in the state
@@ -56,5 +72,6 @@ func (c *controller) withKey(f func(key string)) {
 func (c *controller) clip(s string) { fyne.CurrentApp().Clipboard().SetContent(s) }
 
 func (c *controller) actions() actions {
-	return actions{start: c.start, stop: c.stop, copyURL: c.copyURL, copySetup: c.copySetup, show: c.show, quit: c.quit}
+	return actions{start: c.start, stop: c.stop, copyURL: c.copyURL, copySetup: c.copySetup,
+		signIn: c.signIn, configureClaude: c.configureClaude, show: c.show, quit: c.quit}
 }

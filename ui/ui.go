@@ -28,6 +28,9 @@ type Options struct {
 	// StartProxy starts the proxy as the window comes up.
 	StartProxy bool
 	Logger     *slog.Logger // nil means slog.Default()
+	// ShowRequests asks for the window: another launch of kirotray sends on
+	// it (single instance). Nil: none.
+	ShowRequests <-chan struct{}
 }
 
 // Run shows kirotray's tray icon (or, where no tray host runs, its window)
@@ -47,6 +50,7 @@ func Run(core *app.App, opts Options) error {
 	w := a.NewWindow("kirotray")
 	w.SetIcon(appIcon)
 
+	setLanguage(core.Preferences().Language) // in memory: no I/O
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := &controller{
@@ -56,8 +60,11 @@ func Run(core *app.App, opts Options) error {
 		showError:  func(err error) { dialog.ShowError(err, w) },
 		show:       func() { w.Show(); w.RequestFocus() },
 		quit:       a.Quit,
+		win:        w,
 	}
 	view := newWindowContent(c)
+	c.openSignIn = func() { view.openSignIn(c) } // the view current then: a relabel replaces it
+	c.configure = func(client string) { view.configure(c, client) }
 	w.SetContent(view.tabs)
 	w.Resize(defaultWindowSize)
 
@@ -77,23 +84,67 @@ func Run(core *app.App, opts Options) error {
 		log.Info("no system tray found: showing the window; closing it quits kirotray")
 	}
 
+	// A language chosen in Settings rebuilds the window (UI goroutine).
+	c.relabel = func() {
+		view = view.relabel(c)
+		w.SetContent(view.tabs)
+		view.overview.apply(core.State())
+		if tr != nil {
+			tr.apply(core.State())
+		}
+	}
+
+	wake := make(chan struct{}, 1) // the event stream reconnects at once when the proxy runs
 	go func() {
+		running := false
 		for st := range core.Watch(ctx) { // latest wins; closed when ctx ends
+			if st.Proxy == app.Running && !running {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}
+			running = st.Proxy == app.Running
 			fyne.DoAndWait(func() { // waiting lets states that pile up meanwhile coalesce
 				if ctx.Err() != nil {
 					return // the UI has stopped: Fyne would run this off its goroutine
 				}
 				view.overview.apply(st)
+				view.live.setProxy(st.Proxy)
 				if tr != nil {
 					tr.apply(st)
 				}
 			})
 		}
 	}()
-	view.live.alive = func() bool { return ctx.Err() == nil }
-	go view.live.follow(ctx, core.Hub())
-	if opts.StartProxy {
+	live := view.live // kept across relabels
+	live.alive = func() bool { return ctx.Err() == nil }
+	go live.follow(ctx, app.StreamEvents(ctx, app.EventsOptions{
+		BaseURL: func() string { return core.State().BaseURL },
+		Key:     core.APIKey,
+		Wake:    wake,
+		Logger:  log,
+	}))
+	go c.followAccounts(ctx, func() {
+		view.showAccounts(c)
+		if tr != nil {
+			tr.applyAccounts(c.accountList)
+		}
+	})
+	if opts.StartProxy && core.Preferences().StartProxy {
 		c.start()
+	}
+	if opts.ShowRequests != nil {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-opts.ShowRequests:
+					fyne.Do(c.show)
+				}
+			}
+		}()
 	}
 	a.Lifecycle().SetOnStopped(cancel)
 	if hosted {

@@ -5,18 +5,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
-	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 	"go.uber.org/goleak"
 
 	"github.com/kirotray/kirotray/app"
 	"github.com/kirotray/kirotray/keychain"
-	"github.com/kirotray/kirotray/proxy/activity"
 )
 
 func TestMain(m *testing.M) {
@@ -141,129 +137,5 @@ func TestOverviewShowsErrors(t *testing.T) {
 	o.apply(app.AppState{Proxy: app.Starting})
 	if !o.toggle.Disabled() {
 		t.Fatal("toggle enabled while starting")
-	}
-}
-
-// manualArm collects the coalescing timer's callbacks so a test fires them.
-type manualArm struct{ fns []func() }
-
-func (m *manualArm) arm(f func()) { m.fns = append(m.fns, f) }
-
-func (m *manualArm) fire() {
-	fns := m.fns
-	m.fns = nil
-	for _, f := range fns {
-		f()
-	}
-}
-
-func TestLiveTableFromEvents(t *testing.T) {
-	test.NewTempApp(t)
-	l := newLive()
-	clock := &manualArm{}
-	l.arm = clock.arm
-	w := test.NewTempWindow(t, l.content)
-	w.Resize(defaultWindowSize)
-
-	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.Local)
-	events := []activity.Request{
-		{Kind: activity.RequestStarted, ID: "r1", Time: t0, Client: "claude-code", Model: "claude-sonnet-4-5", Stream: true},
-		{Kind: activity.RequestStarted, ID: "r2", Time: t0.Add(time.Second), Client: "curl", Model: "claude-haiku-4-5"},
-		{Kind: activity.RequestProgress, ID: "r1", Time: t0.Add(2 * time.Second), Client: "claude-code", Model: "claude-sonnet-4-5", Account: "work", Stream: true, OutputTokens: 40, Latency: 2 * time.Second},
-	}
-	for _, ev := range events {
-		l.receive(ev)
-	}
-	if len(clock.fns) != 1 {
-		t.Fatalf("a burst armed %d timers, want 1", len(clock.fns))
-	}
-	if len(l.rows) != 0 {
-		t.Fatal("applied before the timer fired")
-	}
-	clock.fire()
-	if n, _ := l.table.Length(); n != 2 {
-		t.Fatalf("%d rows, want 2", n)
-	}
-	if got := rowText(l.rows[0]); got != "12:00:01 curl claude-haiku-4-5 — waiting — — —" {
-		t.Errorf("newest row %q", got)
-	}
-	if got := rowText(l.rows[1]); got != "12:00:00 claude-code claude-sonnet-4-5 work streaming — 40 2s" {
-		t.Errorf("in-flight row %q", got)
-	}
-	if l.summary.Text != "2 requests shown, 2 in flight" {
-		t.Errorf("summary %q", l.summary.Text)
-	}
-
-	l.receive(activity.Request{Kind: activity.RequestFinished, ID: "r1", Time: t0.Add(3 * time.Second), Client: "claude-code", Model: "claude-sonnet-4-5", Account: "work", Stream: true, Status: 200, InputTokens: 1200, OutputTokens: 80, Latency: 3 * time.Second})
-	l.receive(activity.Request{Kind: activity.RequestProgress, ID: "r1", OutputTokens: 60}) // late: ignored
-	l.receive(activity.Request{Kind: activity.RequestFinished, ID: "r2", Time: t0.Add(3 * time.Second), Client: "curl", Model: "claude-haiku-4-5", Status: 429, Error: "rate limited", Latency: 2 * time.Second})
-	clock.fire()
-	if got := rowText(l.rows[1]); got != "12:00:00 claude-code claude-sonnet-4-5 work 200 1200 80 3s" {
-		t.Errorf("finished row %q", got)
-	}
-	if got := cell(l.rows[0], 4); got != "429" {
-		t.Errorf("status %q", got)
-	}
-	if l.summary.Text != "2 requests shown, 0 in flight" {
-		t.Errorf("summary %q", l.summary.Text)
-	}
-	w.Content().Refresh()
-	markup := test.RenderToMarkup(w.Canvas())
-	for _, want := range []string{"claude-sonnet-4-5", "Latency", "1200"} {
-		if !strings.Contains(markup, want) {
-			t.Errorf("table lacks %q", want)
-		}
-	}
-}
-
-func rowText(r *liveRow) string {
-	var s []string
-	for c := range liveColumns {
-		s = append(s, cell(r, c))
-	}
-	return strings.Join(s, " ")
-}
-
-func TestLiveKeepsAtMostMaxRows(t *testing.T) {
-	test.NewTempApp(t)
-	l := newLive()
-	var batch []activity.Request
-	for i := range maxLiveRows + 50 {
-		batch = append(batch, activity.Request{Kind: activity.RequestFinished, ID: string(rune('a'+i%26)) + time.Duration(i).String(), Status: 200})
-	}
-	l.apply(batch)
-	if len(l.rows) != maxLiveRows || len(l.byID) != maxLiveRows {
-		t.Fatalf("%d rows, %d ids", len(l.rows), len(l.byID))
-	}
-}
-
-// TestLiveFollowsTheHub runs the real path: proxy events → hub → Subscribe
-// → coalescing timer → table.
-func TestLiveFollowsTheHub(t *testing.T) {
-	test.NewTempApp(t)
-	core := newTestCore(t)
-	l := newLive()
-	fired := make(chan struct{}, 16)
-	l.arm = func(f func()) { time.AfterFunc(time.Millisecond, func() { f(); fired <- struct{}{} }) }
-	test.NewTempWindow(t, l.content)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); l.follow(ctx, core.Hub()) }()
-	defer func() { cancel(); <-done }()
-
-	// Wait until follow has subscribed, then publish.
-	for core.Hub().Subscribers() == 0 {
-		runtime.Gosched()
-	}
-	core.Hub().Publish(activity.Request{Kind: activity.RequestStarted, ID: "x", Model: "claude-opus-4-1", Time: time.Now()})
-	select {
-	case <-fired:
-	case <-time.After(10 * time.Second):
-		t.Fatal("event never reached the table")
-	}
-	var n int
-	fyne.DoAndWait(func() { n = len(l.rows) })
-	if n != 1 || l.rows[0].ev.Model != "claude-opus-4-1" {
-		t.Fatalf("%d rows", n)
 	}
 }

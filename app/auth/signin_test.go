@@ -167,80 +167,19 @@ func TestDeviceFlowSlowDownDeniedExpiredCancelled(t *testing.T) {
 	})
 }
 
-// portal is Kiro's sign-in portal and auth service, as far as the browser
-// flow needs them: /signin redirects back to the callback, /oauth/token
-// checks the PKCE verifier and the redirect URI, and the tokens it hands
-// out are kirofake's, so they work for refresh afterwards.
+// portal is kirofake as Kiro's sign-in portal and auth service: /signin
+// sends the browser back to the callback, /oauth/token checks the PKCE
+// verifier and the redirect URI, and its tokens work for refresh afterwards.
 type portal struct {
-	t      *testing.T
-	fake   *kirofake.Server
-	srv    *httptest.Server
-	option string // login_option the "person" picks
-
-	mu        sync.Mutex
-	challenge map[string]string // code → PKCE challenge
-	redirect  map[string]string // code → redirect origin
-	n         int
+	fake *kirofake.Server
+	srv  *httptest.Server
 }
 
 func newPortal(t *testing.T) *portal {
-	p := &portal{t: t, fake: kirofake.New(kirofake.Config{}), option: "google",
-		challenge: map[string]string{}, redirect: map[string]string{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /signin", p.signin)
-	mux.HandleFunc("POST /oauth/token", p.token)
-	mux.Handle("/", p.fake)
-	p.srv = httptest.NewServer(mux)
+	p := &portal{fake: kirofake.New(kirofake.Config{})}
+	p.srv = httptest.NewServer(p.fake)
 	t.Cleanup(p.srv.Close)
 	return p
-}
-
-func (p *portal) signin(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if q.Get("code_challenge_method") != "S256" || q.Get("redirect_from") != "KiroIDE" || len(q.Get("code_challenge")) != 43 {
-		http.Error(w, "bad sign-in request", 400)
-		return
-	}
-	ru := q.Get("redirect_uri")
-	if u, err := url.Parse(ru); err != nil || u.Hostname() != "localhost" || u.Path != "" {
-		http.Error(w, "Invalid redirect URI", 400)
-		return
-	}
-	p.mu.Lock()
-	p.n++
-	code := "code-" + string(rune('a'+p.n))
-	p.challenge[code], p.redirect[code] = q.Get("code_challenge"), ru
-	p.mu.Unlock()
-	back := ru + "/oauth/callback?" + url.Values{"login_option": {p.option}, "code": {code}, "state": {q.Get("state")}}.Encode()
-	http.Redirect(w, r, back, http.StatusFound)
-}
-
-func (p *portal) token(w http.ResponseWriter, r *http.Request) {
-	var in map[string]string
-	json.NewDecoder(r.Body).Decode(&in)
-	p.mu.Lock()
-	ch, origin := p.challenge[in["code"]], p.redirect[in["code"]]
-	delete(p.challenge, in["code"])
-	p.mu.Unlock()
-	sum := sha256.Sum256([]byte(in["code_verifier"]))
-	switch {
-	case ch == "":
-		w.WriteHeader(400)
-		io.WriteString(w, `{"error":"invalid_grant","error_description":"unknown or used code"}`)
-		return
-	case base64.RawURLEncoding.EncodeToString(sum[:]) != ch:
-		w.WriteHeader(400)
-		io.WriteString(w, `{"error":"invalid_grant","error_description":"PKCE verification failed"}`)
-		return
-	case in["redirect_uri"] != origin+"/oauth/callback?login_option="+p.option:
-		w.WriteHeader(400)
-		io.WriteString(w, `{"error":"invalid_request","error_description":"redirect_uri mismatch"}`)
-		return
-	}
-	name := "social-" + in["code"]
-	refresh, arn := p.fake.AddSocialAccount(name)
-	json.NewEncoder(w).Encode(map[string]any{"accessToken": p.fake.IssueAccessToken(name), "refreshToken": refresh,
-		"profileArn": arn, "expiresIn": 3600})
 }
 
 // browser follows the portal's redirect to the callback, as a browser would.
@@ -302,7 +241,7 @@ func TestPortalLoginFailures(t *testing.T) {
 	t.Parallel()
 	t.Run("Builder ID chosen on the portal", func(t *testing.T) {
 		p := newPortal(t)
-		p.option = "builderid"
+		p.fake.SetPortalChoice(kirofake.PortalChoice{Option: "builderid"})
 		pl, err := PortalLogin{Portal: p.srv.URL, AuthBase: p.srv.URL, Ports: []int{0}}.Start()
 		if err != nil {
 			t.Fatal(err)
@@ -336,58 +275,63 @@ func TestPortalLoginFailures(t *testing.T) {
 	})
 }
 
+// Kiro's social device flow against kirofake: pending, then slow_down
+// (polled too fast), then success; and a code nobody approves expires.
 func TestSocialDeviceFlow(t *testing.T) {
 	t.Parallel()
-	fake := kirofake.New(kirofake.Config{})
-	var mu sync.Mutex
-	polls := 0
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /oauth/device/authorization", func(w http.ResponseWriter, r *http.Request) {
-		var in map[string]string
-		json.NewDecoder(r.Body).Decode(&in)
-		if in["clientId"] != "Kiro-CLI" || in["loginProvider"] != "Github" {
-			http.Error(w, `{"error":"invalid_request"}`, 400)
-			return
-		}
-		json.NewEncoder(w).Encode(map[string]any{"deviceCode": "dc-1", "userCode": "WDJB-MJHT",
-			"verificationUri":         "https://app.kiro.dev/account/device",
-			"verificationUriComplete": "https://app.kiro.dev/account/device?user_code=WDJB-MJHT&login_provider=Github",
-			"expiresInMilliseconds":   300000, "intervalInMilliseconds": 5000})
-	})
-	mux.HandleFunc("POST /oauth/device/poll", func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		polls++
-		n := polls
-		mu.Unlock()
-		switch n {
-		case 1:
-			io.WriteString(w, `{"status":"authorization_pending","accessToken":null}`)
-		case 2:
-			io.WriteString(w, `{"status":"slow_down"}`)
-		default:
-			rt, arn := fake.AddSocialAccount("dev")
-			json.NewEncoder(w).Encode(map[string]any{"status": "success", "accessToken": fake.IssueAccessToken("dev"),
-				"refreshToken": rt, "profileArn": arn, "expiresIn": 3600, "identityProvider": "Github"})
-		}
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	fake, srv, clk := deviceSetup(t)
 	sd := SocialDevice{AuthBase: srv.URL}
 	da, err := sd.Start(context.Background(), "github")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if da.Interval != 5*time.Second || da.UserCode != "WDJB-MJHT" {
+	if da.Interval != time.Second || da.UserCode == "" || !strings.Contains(da.VerificationURIComplete, "login_provider=Github") {
 		t.Fatalf("%+v", da)
 	}
 	var waits []time.Duration
-	toks, err := sd.Poll(context.Background(), da, func(ctx context.Context, d time.Duration) error { waits = append(waits, d); return nil })
+	sleep := func(ctx context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		switch len(waits) {
+		case 1: // first poll: pending
+			clk.advance(d)
+		case 2: // no time passes: slow_down
+		case 3:
+			clk.advance(d)
+			if _, ok := fake.ApproveDevice(da.UserCode); !ok {
+				t.Error("approve failed")
+			}
+		}
+		return ctx.Err()
+	}
+	toks, err := sd.Poll(context.Background(), da, sleep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if toks.Refresh == "" || len(waits) != 3 || waits[2] != 10*time.Second {
+	if toks.Refresh == "" || toks.ProfileARN == "" || len(waits) != 3 || waits[2] != waits[1]+5*time.Second {
 		t.Fatalf("waits %v", waits)
 	}
+	if _, err := RefreshSocial(context.Background(), nil, srv.URL, toks.Refresh, ""); err != nil {
+		t.Fatalf("refresh of the new login: %v", err)
+	}
+
+	t.Run("expired", func(t *testing.T) {
+		da, err := sd.Start(context.Background(), "google")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sleep := func(ctx context.Context, d time.Duration) error { clk.advance(6 * time.Minute); return nil }
+		if _, err := sd.Poll(context.Background(), da, sleep); !errors.Is(err, ErrExpired) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("declined", func(t *testing.T) {
+		da, _ := sd.Start(context.Background(), "google")
+		fake.DenyDevice(da.UserCode)
+		sleep := func(ctx context.Context, d time.Duration) error { clk.advance(d); return nil }
+		if _, err := sd.Poll(context.Background(), da, sleep); !errors.Is(err, ErrDenied) {
+			t.Fatalf("err = %v", err)
+		}
+	})
 }
 
 func TestPKCE(t *testing.T) {

@@ -26,8 +26,10 @@ type oidcClient struct {
 }
 
 type deviceAuth struct {
-	client   *oidcClient
-	code     string // device code
+	client   *oidcClient // nil for the social device flow
+	social   bool        // Kiro's social device flow (§5.4), not SSO-OIDC's
+	provider string      // social: Google or Github
+	code     string      // device code
 	userCode string
 	expires  time.Time
 	interval time.Duration
@@ -56,6 +58,12 @@ func (s *Server) socialRefresh(w http.ResponseWriter, r *http.Request) error {
 	}
 	if decodeJSON(r, &in) != nil || in.RefreshToken == "" {
 		return errBadRequest
+	}
+	s.mu.Lock()
+	f := s.takeRefreshFaultLocked()
+	s.mu.Unlock()
+	if err := refreshFaultError(r.Context(), f); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -98,6 +106,14 @@ func (s *Server) oidcToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	if decodeJSON(r, &in) != nil || in.GrantType == "" || in.ClientID == "" {
 		return errBadRequest
+	}
+	if in.GrantType == "refresh_token" {
+		s.mu.Lock()
+		f := s.takeRefreshFaultLocked()
+		s.mu.Unlock()
+		if err := refreshFaultError(r.Context(), f); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -250,8 +266,9 @@ func (s *Server) dropDeviceLocked(d *deviceAuth) {
 }
 
 // ApproveDevice approves a pending device authorization, as the person at
-// the verification page would. It creates the IdC account the flow signs in
-// to and returns its name; ok is false for an unknown or settled code.
+// the verification page would. It creates the account the flow signs in to
+// (IdC for the SSO-OIDC flow, social for Kiro's social device flow) and
+// returns its name; ok is false for an unknown or settled code.
 func (s *Server) ApproveDevice(userCode string) (account string, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -275,6 +292,11 @@ func (s *Server) settleDeviceLocked(code string, approve bool) (string, bool) {
 		d.state = deviceDenied
 		return "", true
 	}
+	if d.social {
+		d.acct = s.socialAccountLocked("", "device")
+		d.state = deviceApproved
+		return d.acct.name, true
+	}
 	s.nDevice++
 	name := fmt.Sprintf("device-%d", s.nDevice)
 	for s.accounts[name] != nil {
@@ -293,12 +315,12 @@ func (s *Server) devicePage(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `<!doctype html><title>kirotray demo sign-in</title>
 <h1>kirotray demo sign-in</h1>
 <p>This page belongs to kirotray's simulated Kiro backend. Approving signs a demo account in; nothing leaves this computer.</p>
-<form method="post" action="/device">
+<form method="post" action="%s">
 <label>Code <input name="user_code" value="%s"></label>
 <button name="action" value="approve">Approve</button>
 <button name="action" value="deny">Deny</button>
 </form>
-`, code)
+`, html.EscapeString(r.URL.Path), code)
 }
 
 // deviceSubmit serves POST /device: the page's form.

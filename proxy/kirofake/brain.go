@@ -278,7 +278,7 @@ func summarise(results []ToolResult) string {
 		b.WriteByte('\n')
 	}
 	out := strings.TrimSpace(b.String())
-	first, _, _ := strings.Cut(out, "\n")
+	first := firstContentLine(out)
 	first = oneLine(first, 100)
 	var s string
 	switch lines := strings.Count(out, "\n") + 1; {
@@ -295,6 +295,20 @@ func summarise(results []ToolResult) string {
 		s = fmt.Sprintf("All %d tool calls finished. %s", len(results), s)
 	}
 	return s
+}
+
+// firstContentLine is out's first line that is not a bare wrapper tag:
+// clients wrap tool output (Gemini CLI: <untrusted_context>).
+func firstContentLine(out string) string {
+	for line := range strings.Lines(out) {
+		t := strings.TrimSpace(line)
+		if len(t) > 2 && t[0] == '<' && t[len(t)-1] == '>' && !strings.ContainsAny(t[1:len(t)-1], "<> ") {
+			continue
+		}
+		return strings.TrimRight(line, "\r\n")
+	}
+	first, _, _ := strings.Cut(out, "\n")
+	return first
 }
 
 func quote(s string) string {

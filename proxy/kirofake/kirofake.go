@@ -122,6 +122,11 @@ type Server struct {
 	mcpFault faultSlot
 	records  ring
 	nDevice  int
+	codes    map[string]*authCode // portal sign-in codes
+
+	portal           PortalChoice
+	refreshFault     RefreshFault
+	refreshFaultLeft int
 }
 
 type authKind uint8
@@ -139,6 +144,7 @@ type account struct {
 	clientID   string // idc: the OIDC client its refresh tokens belong to
 	usage      Usage
 	fault      faultSlot
+	script     *UsageScript // getUsageLimits' answer when set
 }
 
 type tokenKind uint8
@@ -185,6 +191,7 @@ func New(cfg Config) *Server {
 		clients:  make(map[string]*oidcClient),
 		devices:  make(map[string]*deviceAuth),
 		userCode: make(map[string]*deviceAuth),
+		codes:    make(map[string]*authCode),
 		records:  ring{max: max(cfg.MaxRecorded, 0)},
 	}
 	for i := range s.models {
@@ -202,6 +209,12 @@ func New(cfg Config) *Server {
 	mux.Handle("POST /device_authorization", handler(s.deviceAuthorization))
 	mux.HandleFunc("GET /device", s.devicePage)
 	mux.HandleFunc("POST /device", s.deviceSubmit)
+	mux.HandleFunc("GET /signin", s.signinPage)
+	mux.Handle("POST /oauth/token", handler(s.oauthToken))
+	mux.Handle("POST /oauth/device/authorization", handler(s.socialDeviceAuthorization))
+	mux.Handle("POST /oauth/device/poll", handler(s.socialDevicePoll))
+	mux.HandleFunc("GET /account/device", s.devicePage)
+	mux.HandleFunc("POST /account/device", s.deviceSubmit)
 	mux.Handle("/", handler(func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{Status: http.StatusNotFound, Type: "UnknownOperationException",
 			Message: "Unknown operation " + r.Method + " " + r.URL.Path, Detail: "no such route"}
@@ -275,6 +288,10 @@ func (s *Server) RevokeAccessTokens(name string) { s.revoke(name, kindAccess) }
 // RevokeRefreshTokens invalidates an account's refresh token(s): the next
 // refresh gets invalid_grant, as after a sign-out or a rotation elsewhere.
 func (s *Server) RevokeRefreshTokens(name string) { s.revoke(name, kindRefresh) }
+
+// RevokeAPIKeys invalidates an account's API keys, as deleting them in the
+// portal does: the next call with one gets the 403 bearer-token answer.
+func (s *Server) RevokeAPIKeys(name string) { s.revoke(name, kindAPIKey) }
 
 func (s *Server) revoke(name string, kind tokenKind) {
 	s.mu.Lock()

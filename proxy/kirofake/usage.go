@@ -69,7 +69,11 @@ func (s *Server) usageLimits(w http.ResponseWriter, r *http.Request) error {
 	acct.usage.UsageQueries++
 	used := acct.usage.Credits
 	name := acct.name
+	script := acct.script
 	s.mu.Unlock()
+	if script != nil && script.Status != 0 {
+		return Fault{Status: script.Status}.apiError()
+	}
 
 	now := s.now().UTC()
 	reset := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
@@ -117,6 +121,9 @@ func (s *Server) usageLimits(w http.ResponseWriter, r *http.Request) error {
 			FreeTrial: trial{Status: "EXPIRED", Expiry: float64(reset.AddDate(0, -2, 0).Unix()), Limit: 500, LimitPrecision: 500},
 			Bonuses:   []any{},
 		}},
+	}
+	if script != nil {
+		script.apply(body, now)
 	}
 	if q.Get("isEmailRequired") == "true" {
 		body["userInfo"] = map[string]string{"email": name + "@example.com", "userId": "d-9067" + strconv.Itoa(len(name)) + "." + name}
@@ -203,4 +210,91 @@ func (s *Server) listProfiles(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"profiles": profiles})
 	return nil
+}
+
+// UsageScript is a scripted getUsageLimits answer for one account, in
+// place of the default KIRO PRO plan with metered credits.
+type UsageScript struct {
+	// Status, when non-zero, is answered as an error instead (e.g. 403, 500).
+	Status         int
+	Plan           string  // subscriptionTitle; "" means KIRO PRO
+	PlanType       string  // subscription type; "" means Q_DEVELOPER_STANDALONE_PRO
+	Used, Limit    float64 // the plan's credits this period
+	ResetAt        time.Time
+	FreeTrial      *UsageGrant
+	Bonuses        []UsageBonus
+	OverageEnabled bool
+	Overages       float64
+}
+
+// UsageGrant is a free trial.
+type UsageGrant struct {
+	Status      string // ACTIVE, EXPIRED
+	Used, Limit float64
+	Expires     time.Time
+}
+
+// UsageBonus is one bonus grant.
+type UsageBonus struct {
+	Code, Name, Status string
+	Used, Limit        float64
+	Expires            time.Time
+}
+
+// ExhaustedUsage is the answer of an account with no credit left and
+// overage off: quota exhausted until reset.
+func ExhaustedUsage(reset time.Time) *UsageScript {
+	return &UsageScript{Plan: "KIRO FREE", PlanType: "Q_DEVELOPER_STANDALONE_FREE", Used: 50, Limit: 50, ResetAt: reset}
+}
+
+// SetUsage scripts an account's getUsageLimits answers; nil goes back to
+// the default. It panics for an unknown name.
+func (s *Server) SetUsage(name string, u *UsageScript) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u != nil {
+		c := *u
+		u = &c
+	}
+	s.mustAccountLocked(name).script = u
+}
+
+// apply replaces the plan part of body with the script's.
+func (u *UsageScript) apply(body map[string]any, now time.Time) {
+	reset := u.ResetAt
+	if reset.IsZero() {
+		reset = time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	plan, planType := u.Plan, u.PlanType
+	if plan == "" {
+		plan, planType = "KIRO PRO", "Q_DEVELOPER_STANDALONE_PRO"
+	}
+	overage := "DISABLED"
+	if u.OverageEnabled {
+		overage = "ENABLED"
+	}
+	b := map[string]any{
+		"resourceType": "CREDIT", "unit": "INVOCATIONS", "currency": "USD", "displayName": "Credit", "displayNamePlural": "Credits",
+		"currentUsage": int(u.Used), "currentUsageWithPrecision": u.Used, "usageLimit": int(u.Limit), "usageLimitWithPrecision": u.Limit,
+		"currentOverages": int(u.Overages), "currentOveragesWithPrecision": u.Overages,
+		"nextDateReset": float64(reset.Unix()), "overageRate": 0.04, "overageCap": 10000, "bonuses": []any{},
+	}
+	if t := u.FreeTrial; t != nil {
+		b["freeTrialInfo"] = map[string]any{"freeTrialStatus": t.Status, "freeTrialExpiry": float64(t.Expires.Unix()),
+			"currentUsage": int(t.Used), "currentUsageWithPrecision": t.Used, "usageLimit": int(t.Limit), "usageLimitWithPrecision": t.Limit}
+	}
+	var bonuses []any
+	for _, x := range u.Bonuses {
+		bonuses = append(bonuses, map[string]any{"bonusCode": x.Code, "displayName": x.Name, "status": x.Status,
+			"currentUsage": x.Used, "usageLimit": x.Limit, "expiresAt": float64(x.Expires.Unix())})
+	}
+	if bonuses != nil {
+		b["bonuses"] = bonuses
+	}
+	body["nextDateReset"] = float64(reset.Unix())
+	body["daysUntilReset"] = int(math.Ceil(reset.Sub(now).Hours() / 24))
+	body["subscriptionInfo"] = map[string]string{"subscriptionTitle": plan, "type": planType,
+		"overageCapability": "OVERAGE_CAPABLE", "upgradeCapability": "UPGRADE_CAPABLE", "subscriptionManagementTarget": "MANAGE"}
+	body["overageConfiguration"] = map[string]string{"overageStatus": overage}
+	body["usageBreakdownList"] = []any{b}
 }
