@@ -14,10 +14,12 @@ import (
 	"github.com/kirotray/kirotray/app"
 )
 
-// accountsTab is the window's Accounts tab: the Kiro IDE's login, the
-// sign-in, and one card per account (state, reason, warning, quota) with
-// enable/disable, order and remove. It renders the controller's latest
-// account list; every change goes to the core and comes back as a new list.
+// accountsTab is the window's Accounts tab: the ways to add an account
+// (sign-in, a pasted key or token, a file, the Kiro IDE's or kiro-cli's
+// login), and one card per account (kind, state, reason, warning, quota)
+// with enable/disable, order, remove, and a new sign-in when one is
+// needed. It renders the controller's latest account list; every change
+// goes to the core and comes back as a new list.
 type accountsTab struct {
 	c *controller
 
@@ -25,13 +27,19 @@ type accountsTab struct {
 	useIDE    *widget.Button
 	checkIDE  *widget.Button
 	signInBtn *widget.Button
-	problem   *widget.Label // the last action that failed, in words
+	pasteBtn  *widget.Button
+	fileBtn   *widget.Button
+	cliStatus *widget.Label
+	useCLI    *widget.Button
+	cliRow    *fyne.Container // kiro-cli's login: shown when kiro-cli is installed
+	problem   *widget.Label   // the last action that failed, in words
 	empty     *widget.Label
 	list      *fyne.Container
 	cards     []*accountCard
 	content   fyne.CanvasObject
 
-	signIn *signInDialog // the open sign-in dialog, if any
+	signIn    *signInDialog // the open sign-in dialog, if any
+	importing *importDialog // the open import dialog, if any
 }
 
 // accountCard is one account in the list.
@@ -47,6 +55,7 @@ type accountCard struct {
 	up      *widget.Button
 	down    *widget.Button
 	remove  *widget.Button
+	again   *widget.Button // Sign in again… / Paste a new key…; nil unless a new login is needed
 	box     *fyne.Container
 }
 
@@ -57,15 +66,23 @@ func newAccountsTab(c *controller) *accountsTab {
 	t.useIDE.Disable()
 	t.checkIDE = &widget.Button{Text: tr("Check again"), Icon: theme.ViewRefreshIcon(), OnTapped: t.onCheckIDE}
 	t.signInBtn = &widget.Button{Text: tr("Sign in…"), Icon: theme.LoginIcon(), Importance: widget.HighImportance, OnTapped: t.showSignIn}
+	t.pasteBtn = &widget.Button{Text: tr("Paste an API key or token…"), Icon: theme.ContentPasteIcon(), OnTapped: func() { t.showPaste("") }}
+	t.fileBtn = &widget.Button{Text: tr("Import a file…"), Icon: theme.FolderOpenIcon(), OnTapped: t.onImportFile}
+	t.cliStatus = &widget.Label{Wrapping: fyne.TextWrapWord}
+	t.useCLI = &widget.Button{Text: tr("Use kiro-cli's login…"), Icon: theme.DownloadIcon(), OnTapped: t.onUseCLI}
+	t.useCLI.Disable()
+	t.cliRow = container.NewBorder(nil, nil, nil, t.useCLI, t.cliStatus)
+	t.cliRow.Hide()
 	t.problem = &widget.Label{Wrapping: fyne.TextWrapWord, Importance: widget.DangerImportance}
 	t.problem.Hide()
 	t.empty = &widget.Label{Text: tr("No Kiro account yet. Sign in to use your Kiro plan; until then the proxy answers with simulated replies."), Wrapping: fyne.TextWrapWord}
 	t.list = container.NewVBox()
 
 	top := container.NewVBox(
-		container.NewBorder(nil, nil, nil, t.signInBtn,
-			&widget.Label{Text: tr("Accounts are tried from the top down; the next one takes over when one is rate limited or out of quota."), Wrapping: fyne.TextWrapWord}),
+		&widget.Label{Text: tr("Accounts are tried from the top down; the next one takes over when one is rate limited or out of quota."), Wrapping: fyne.TextWrapWord},
+		container.NewHBox(&widget.Label{Text: tr("Add an account:"), TextStyle: fyne.TextStyle{Bold: true}}, t.signInBtn, t.pasteBtn, t.fileBtn),
 		container.NewBorder(nil, nil, nil, container.NewHBox(t.useIDE, t.checkIDE), t.ideStatus),
+		t.cliRow,
 		t.problem,
 		widget.NewSeparator(),
 	)
@@ -75,10 +92,11 @@ func newAccountsTab(c *controller) *accountsTab {
 	return t
 }
 
-// refresh shows the controller's latest account list and IDE login; UI
-// goroutine.
+// refresh shows the controller's latest account list and the Kiro IDE's
+// and kiro-cli's logins; UI goroutine.
 func (t *accountsTab) refresh() {
 	t.showIDE(t.c.ideLogin)
+	t.showCLI()
 	views := t.c.accountList
 	t.cards = t.cards[:0]
 	var objs []fyne.CanvasObject
@@ -134,6 +152,18 @@ func (t *accountsTab) newCard(v app.AccountView, first, last bool) *accountCard 
 		OnTapped: func() { t.confirmRemove(name, follows) }}
 	head := container.NewBorder(nil, nil, container.NewHBox(c.title, c.state), container.NewHBox(c.toggle, c.up, c.down, c.remove), c.kind)
 	c.box = container.NewVBox(head, c.reason, c.warning, c.quota)
+	if v.State == app.StateNeedsSignIn && !follows {
+		// The same name takes the new login: the account keeps its place and settings.
+		m := v.AccountMeta
+		if m.Kind == app.KindAPIKey {
+			c.again = &widget.Button{Text: tr("Paste a new key…"), Icon: theme.ContentPasteIcon(), Importance: widget.HighImportance,
+				OnTapped: func() { t.showPaste(name) }}
+		} else {
+			c.again = &widget.Button{Text: tr("Sign in again…"), Icon: theme.LoginIcon(), Importance: widget.HighImportance,
+				OnTapped: func() { t.showSignInAgain(m) }}
+		}
+		c.box.Add(container.NewHBox(c.again))
+	}
 	return c
 }
 
@@ -142,9 +172,9 @@ func kindText(m app.AccountMeta) string {
 	var kind string
 	switch {
 	case m.Source == app.SourceIDE:
-		kind = tr("The Kiro IDE's login (read-only)")
+		kind = tr("Follows the Kiro IDE (read-only)")
 	case m.Source == app.SourceKiroCLI:
-		kind = tr("kiro-cli's login (read-only)")
+		kind = tr("Follows kiro-cli (read-only)")
 	case m.Kind == app.KindAPIKey:
 		kind = tr("Kiro API key")
 	case m.Kind == app.KindBuilderID:
@@ -326,13 +356,15 @@ func ideText(l app.IDELogin) string {
 	return tr("Kiro IDE: not signed in.")
 }
 
+// onCheckIDE looks at the Kiro IDE's and kiro-cli's logins again.
 func (t *accountsTab) onCheckIDE() {
 	t.checkIDE.Disable()
 	c := t.c
 	c.background(func() {
 		l := c.core.IDE()
+		cl := c.core.KiroCLI()
 		fyne.Do(func() {
-			c.ideLogin = &l
+			c.ideLogin, c.cliLogin = &l, &cl
 			t.checkIDE.Enable()
 			t.refresh()
 		})
@@ -402,15 +434,15 @@ func (c *controller) useAddr(addr string) {
 
 func (c *controller) restart() { c.background(func() { _ = c.core.Restart(c.ctx) }) } // a failure shows in the state
 
-// followAccounts reads the Kiro IDE's login once, then receives every
-// account list the core publishes until ctx ends. Each is kept in the
+// followAccounts reads the Kiro IDE's and kiro-cli's logins once, then
+// receives every account list the core publishes until ctx ends. Each is kept in the
 // controller and changed is called, both on the UI goroutine. Run it in
 // a goroutine.
 func (c *controller) followAccounts(ctx context.Context, changed func()) {
-	l := c.core.IDE()
+	l, cl := c.core.IDE(), c.core.KiroCLI()
 	fyne.DoAndWait(func() {
 		if ctx.Err() == nil {
-			c.ideLogin = &l
+			c.ideLogin, c.cliLogin = &l, &cl
 			changed()
 		}
 	})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kirotray/kirotray/app"
 	"github.com/kirotray/kirotray/keychain"
+	"github.com/kirotray/kirotray/proxy/kirofake"
 	"github.com/kirotray/kirotray/proxy/redact"
 )
 
@@ -188,7 +189,7 @@ func TestAccountsTabRendersTheList(t *testing.T) {
 		{"spare", "Kiro login", "Disabled", "", "", "Quota: 100% left (50 of 50).", "Enable"},
 		{"old", "Kiro login", "Suspended", "Kiro suspended the account (until " + whenText(until) + ")", "", "Quota not checked yet: it is read while the proxy runs.", "Disable"},
 		{"new", "Kiro login", "Active", "", "", "Quota not checked yet: it is read while the proxy runs.", "Disable"},
-		{"ide", "The Kiro IDE's login (read-only)", "Cooling down", "rate limited", "", "Quota not checked yet: it is read while the proxy runs.", "Disable"},
+		{"ide", "Follows the Kiro IDE (read-only)", "Cooling down", "rate limited", "", "Quota not checked yet: it is read while the proxy runs.", "Disable"},
 	}
 	for i, c := range tab.cards {
 		got := struct{ title, kind, state, reason, warning, quota, toggle string }{c.title.Text, c.kind.Text, c.state.Text,
@@ -336,7 +337,7 @@ func TestAccountsTabUsesTheIDELogin(t *testing.T) {
 		t.Fatalf("accounts %+v, %v", views, err)
 	}
 	reload(t, c, tab)
-	if !tab.useIDE.Disabled() || tab.cards[0].kind.Text != "The Kiro IDE's login (read-only) · me@example.com" || !tab.cards[0].warning.Visible() {
+	if !tab.useIDE.Disabled() || tab.cards[0].kind.Text != "Follows the Kiro IDE (read-only) · me@example.com" || !tab.cards[0].warning.Visible() {
 		t.Fatalf("after import: use enabled %v, kind %q, warning %q", !tab.useIDE.Disabled(), tab.cards[0].kind.Text, tab.cards[0].warning.Text)
 	}
 }
@@ -387,4 +388,155 @@ func TestFollowAccounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait("Kiro IDE: not signed in. a:Active b:Disabled quotas:2")
+}
+
+// Each card names the account's kind: an API key, kiro-cli's or the
+// IDE's login followed read-only, or the sign-in it came from.
+func TestAccountsTabShowsKinds(t *testing.T) {
+	test.NewTempApp(t)
+	c, w, _ := newWinController(t, newCore(t, app.Config{}))
+	view := func(m app.AccountMeta) app.AccountView { m.Enabled = true; return app.AccountView{AccountMeta: m} }
+	c.accountList = []app.AccountView{
+		view(app.AccountMeta{Name: "ci", Kind: app.KindAPIKey, Email: "ci@example.com", Source: app.SourceImport}),
+		view(app.AccountMeta{Name: "kiro-cli", Kind: app.KindSocial, Provider: "Github", Source: app.SourceKiroCLI}),
+		view(app.AccountMeta{Name: "kiro-ide", Kind: app.KindIdC, Source: app.SourceIDE, Email: "me@example.com"}),
+		view(app.AccountMeta{Name: "gh", Kind: app.KindSocial, Provider: "Github", Source: app.SourceSignIn}),
+		view(app.AccountMeta{Name: "org", Kind: app.KindIdC, Provider: "Enterprise", Source: app.SourceSignIn}),
+		view(app.AccountMeta{Name: "bid", Kind: app.KindBuilderID, Provider: "BuilderId", Source: app.SourceSignIn}),
+	}
+	tab := newAccountsTab(c)
+	w.SetContent(tab.content)
+	want := []string{"Kiro API key · ci@example.com", "Follows kiro-cli (read-only)", "Follows the Kiro IDE (read-only) · me@example.com",
+		"GitHub", "IAM Identity Center", "AWS Builder ID"}
+	for i, card := range tab.cards {
+		if card.kind.Text != want[i] {
+			t.Errorf("card %s: kind %q, want %q", card.name, card.kind.Text, want[i])
+		}
+		if card.again != nil {
+			t.Errorf("card %s offers a new sign-in while active", card.name)
+		}
+	}
+	markup := test.RenderToMarkup(w.Canvas())
+	for _, s := range []string{"Add an account:", "Sign in…", "Paste an API key or token…", "Import a file…", "Follows kiro-cli (read-only)"} {
+		if !strings.Contains(markup, s) {
+			t.Errorf("tab lacks %q", s)
+		}
+	}
+}
+
+// An account that needs a new sign-in offers one, with its method, its
+// organisation and its name filled in; an API key offers to paste a new
+// one; an account that follows another program's login offers neither.
+func TestSignInAgainPreselects(t *testing.T) {
+	test.NewTempApp(t)
+	c, w, _ := newWinController(t, newCore(t, app.Config{}))
+	needs := func(m app.AccountMeta) app.AccountView {
+		m.Enabled, m.State, m.StateReason = true, app.StateNeedsSignIn, "refresh token was rejected"
+		return app.AccountView{AccountMeta: m}
+	}
+	c.accountList = []app.AccountView{
+		needs(app.AccountMeta{Name: "home", Kind: app.KindSocial, Provider: "Google"}),
+		needs(app.AccountMeta{Name: "gh", Kind: app.KindSocial, Provider: "Github"}),
+		needs(app.AccountMeta{Name: "bid", Kind: app.KindBuilderID, Provider: "BuilderId", Region: "us-east-1", StartURL: "https://view.awsapps.com/start"}),
+		needs(app.AccountMeta{Name: "org", Kind: app.KindIdC, Provider: "Enterprise", Region: "eu-west-1", StartURL: "https://my-org.awsapps.com/start"}),
+		needs(app.AccountMeta{Name: "ci", Kind: app.KindAPIKey}),
+		needs(app.AccountMeta{Name: "kiro-ide", Kind: app.KindSocial, Provider: "Google", Source: app.SourceIDE}),
+	}
+	tab := newAccountsTab(c)
+	w.SetContent(tab.content)
+	for _, tc := range []struct {
+		card                     int
+		method, startURL, region string
+		idcShown                 bool
+	}{
+		{0, "Google", "", "", false},
+		{1, "GitHub", "", "", false},
+		{2, "AWS Builder ID", "", "", false},
+		{3, "IAM Identity Center (your organisation)", "https://my-org.awsapps.com/start", "eu-west-1", true},
+	} {
+		card := tab.cards[tc.card]
+		if card.again == nil || card.again.Text != "Sign in again…" || !card.again.Visible() {
+			t.Fatalf("%s: no Sign in again…", card.name)
+		}
+		test.Tap(card.again)
+		d := tab.signIn
+		got := struct {
+			method, startURL, region string
+			idcShown                 bool
+		}{d.method.Selected, d.startURL.Text, d.region.Text, d.idc.Visible()}
+		if got.method != tc.method || got.startURL != tc.startURL || got.region != tc.region || got.idcShown != tc.idcShown {
+			t.Errorf("%s: %+v", card.name, got)
+		}
+		if d.name.Text != card.name || !d.name.Disabled() || d.start.Disabled() {
+			t.Errorf("%s: name %q (disabled %v), Sign in enabled %v", card.name, d.name.Text, d.name.Disabled(), !d.start.Disabled())
+		}
+		if !strings.HasPrefix(d.status.Text, "Sign in again for "+card.name+":") {
+			t.Errorf("%s: status %q", card.name, d.status.Text)
+		}
+		test.Tap(d.cancel)
+	}
+	key := tab.cards[4]
+	if key.again == nil || key.again.Text != "Paste a new key…" {
+		t.Fatal("an API key that needs replacing offers no Paste a new key…")
+	}
+	test.Tap(key.again)
+	if d := tab.importing; d == nil || d.name.Text != "ci" || !strings.Contains(texts(top(t, w)), "Add an API key or token") {
+		t.Fatal("Paste a new key… did not open the paste dialog for ci")
+	}
+	test.Tap(tab.importing.cancel)
+	if tab.cards[5].again != nil {
+		t.Error("an IDE follower offers a sign-in of kirotray's own")
+	}
+}
+
+// Sign in again, end to end: the account of that name gets the new login
+// and stays one account, in service again.
+func TestSignInAgainKeepsTheAccount(t *testing.T) {
+	test.NewTempApp(t)
+	var d *signInDialog
+	var fake *kirofake.Server
+	sleep := func(ctx context.Context, _ time.Duration) error {
+		fake.ApproveDevice(d.code.Text)
+		return ctx.Err()
+	}
+	core, fake, _, _ := signInCore(t, sleep)
+	s, err := core.Store()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addAccounts(t, core, "first")
+	res, err := s.Add(app.AccountMeta{Name: "work", Kind: app.KindBuilderID, Provider: "BuilderId", Region: "us-east-1", ClientID: "old-client"},
+		app.Secrets{RefreshToken: "aor-old", ClientSecret: "old-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(sd *app.StoreData) error {
+		a := sd.Account("work")
+		a.State, a.StateReason = app.StateNeedsSignIn, "refresh token was rejected"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c, w, _ := newWinController(t, core)
+	tab := newAccountsTab(c)
+	w.SetContent(tab.content)
+	reload(t, c, tab)
+	card := tab.cards[1]
+	if card.name != "work" || card.state.Text != "Needs a new sign-in" || card.again == nil {
+		t.Fatalf("card %s %q", card.name, card.state.Text)
+	}
+	test.Tap(card.again)
+	d = tab.signIn
+	test.Tap(d.start) // inline: done
+	if !strings.HasPrefix(d.status.Text, "Signed in as ") {
+		t.Fatalf("status %q", d.status.Text)
+	}
+	views, err := core.Accounts()
+	if err != nil || len(views) != 2 || views[1].Name != "work" || views[1].ID != res.Meta.ID || views[1].State != "" || views[1].ClientID == "old-client" {
+		t.Fatalf("accounts %+v, %v", views, err)
+	}
+	reload(t, c, tab)
+	if tab.cards[1].again != nil || tab.cards[1].state.Text != "Active" {
+		t.Fatalf("after: %q, again offered %v", tab.cards[1].state.Text, tab.cards[1].again != nil)
+	}
 }

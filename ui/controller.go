@@ -30,10 +30,11 @@ type controller struct {
 	openSignIn func()
 	configure  func(client string)
 	// The latest account list (nil until the first arrives) and Kiro IDE
-	// login, kept by followAccounts so a view built later starts from them.
-	// UI goroutine only.
+	// and kiro-cli logins, kept by followAccounts so a view built later
+	// starts from them. UI goroutine only.
 	accountList []app.AccountView
 	ideLogin    *app.IDELogin
+	cliLogin    *app.KiroCLILogin
 }
 
 func (c *controller) start() { c.background(func() { _ = c.core.Start(c.ctx) }) } // a failure shows in the state

@@ -140,6 +140,32 @@ func (d *signInDialog) onMethod(string) {
 	}
 }
 
+// again fills the dialog to sign account m in again: the method from its
+// provider (Google, GitHub, Builder ID, or Identity Center with its start
+// URL and region) and its name, which is kept: the store gives the new
+// login to the account of that name, in its place and with its settings.
+func (d *signInDialog) again(m app.AccountMeta) {
+	label := ""
+	switch {
+	case m.Kind == app.KindIdC || strings.EqualFold(m.Provider, "Enterprise"):
+		label = tr("IAM Identity Center (your organisation)")
+		d.startURL.SetText(m.StartURL)
+		d.region.SetText(m.Region)
+	case m.Kind == app.KindBuilderID || strings.EqualFold(m.Provider, "BuilderId"):
+		label = tr("AWS Builder ID")
+	case strings.EqualFold(m.Provider, "Github"):
+		label = tr("GitHub")
+	case strings.EqualFold(m.Provider, "Google"):
+		label = tr("Google")
+	}
+	if label != "" {
+		d.method.SetSelected(label)
+	}
+	d.name.SetText(m.Name)
+	d.name.Disable()
+	d.status.SetText(fmt.Sprintf(tr("Sign in again for %s: it gets the new login and keeps its place in the list."), m.Name))
+}
+
 // onStart runs the chosen sign-in in the background.
 func (d *signInDialog) onStart() {
 	m, ok := d.chosen()
@@ -294,6 +320,18 @@ func (t *accountsTab) showSignIn() {
 		return
 	}
 	t.signIn = newSignInDialog(t.c)
+	t.signIn.show()
+}
+
+// showSignInAgain opens the sign-in dialog set up to sign account m in
+// again.
+func (t *accountsTab) showSignInAgain(m app.AccountMeta) {
+	if t.signIn != nil && t.signIn.run != nil {
+		t.signIn.show() // one sign-in at a time: bring the running one back
+		return
+	}
+	t.signIn = newSignInDialog(t.c)
+	t.signIn.again(m)
 	t.signIn.show()
 }
 
