@@ -42,8 +42,8 @@ func (w *window) relabel(c *controller) *window {
 	return nw
 }
 
-// defaultWindowSize fits the Live table's columns without scrolling.
-var defaultWindowSize = fyne.NewSize(820, 520)
+// defaultWindowSize fits the Live table's columns and the Overview without scrolling.
+var defaultWindowSize = fyne.NewSize(840, 680)
 
 // isDark reports whether the current theme is dark, to pick icon ink.
 func isDark() bool {
