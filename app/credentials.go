@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/kirotray/kirotray/proxy/kiro"
 	"github.com/kirotray/kirotray/proxy/redact"
+
+	"github.com/kirotray/kirotray/app/atomicfile"
 )
 
 // AuthMethod says how an account renews its access token.
@@ -484,42 +485,9 @@ func jsonValue(v any) []byte {
 
 // WriteFileAtomic replaces path with data so that path holds either its old
 // or its new complete content at every moment, even across a crash or power
-// loss: a temporary file in the same folder, fsync, rename over path, fsync of
-// the folder. The file gets mode perm. On failure the temporary file is
-// removed and path is untouched.
-func WriteFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir, base := filepath.Dir(path), filepath.Base(path)
-	f, err := os.CreateTemp(dir, tempPrefix(base)+"*") // created 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	hook("created")
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if perm != 0o600 {
-		if err = f.Chmod(perm); err != nil {
-			return err
-		}
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	hook("synced")
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
+// loss (see atomicfile). The file gets mode perm.
+func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
+	return atomicfile.WriteStepped(path, data, perm, hook)
 }
 
 // testHookWrite, set by tests only, runs at steps of WriteFileAtomic so a
@@ -534,21 +502,7 @@ func hook(step string) {
 
 // tempPrefix names WriteFileAtomic's temporary files for base, so that a
 // later load can find what an interrupted write left behind.
-func tempPrefix(base string) string { return "." + base + ".tmp-" }
-
-// syncDir makes a rename in dir durable. Windows cannot open a folder for
-// syncing; its rename is durable enough (MoveFileEx).
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func tempPrefix(base string) string { return atomicfile.TempPrefix(base) }
 
 // recoverInterruptedSave deals with temporary files an interrupted Save left
 // next to path. The server had already rotated the refresh token when Save
@@ -598,7 +552,7 @@ func recoverInterruptedSave(path string) {
 		}
 	}
 	if best != "" && os.Rename(best, path) == nil {
-		_ = syncDir(dir)
+		_ = atomicfile.SyncDir(dir)
 	}
 }
 

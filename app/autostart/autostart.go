@@ -12,8 +12,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
+
+	"github.com/kirotray/kirotray/app/atomicfile"
 )
 
 // Name is the login item's name: the .desktop file's base name on Linux,
@@ -158,7 +159,7 @@ func enableFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("autostart: %w", err)
 	}
-	if err := writeFileAtomic(path, data, 0o644); err != nil {
+	if err := atomicfile.Write(path, data, 0o644); err != nil {
 		return fmt.Errorf("autostart: %w", err)
 	}
 	return nil
@@ -181,34 +182,4 @@ func fileEnabled(path string, on func([]byte) bool) (bool, error) {
 		return false, fmt.Errorf("autostart: %w", err)
 	}
 	return on(data), nil
-}
-
-// writeFileAtomic replaces path with data: a temporary file in the same
-// folder, fsync, rename, so a crash never leaves half an entry.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if runtime.GOOS != "windows" {
-		if err = f.Chmod(perm); err != nil {
-			return err
-		}
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

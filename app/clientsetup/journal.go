@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kirotray/kirotray/app/atomicfile"
 )
 
 // ErrNothingToUndo is returned by [Undo] when no change of the client is
@@ -82,7 +84,7 @@ func commit(o *Options, c Client, p *prepared) (*Change, error) {
 		jf := journalFile{Path: f.path, Existed: f.old.exists, Wrote: hashOf(f.new), Lenient: f.lenient, Dirs: f.dirs}
 		if f.old.exists {
 			jf.Mode, jf.Orig, jf.OrigSum = f.old.mode, fmt.Sprintf("%s-%d.orig", stamp, i), hashOf(f.old.data)
-			if err := writeFileAtomic(filepath.Join(dir, jf.Orig), f.old.data, 0o600); err != nil {
+			if err := atomicfile.Write(filepath.Join(dir, jf.Orig), f.old.data, 0o600); err != nil {
 				return nil, fmt.Errorf("clientsetup: undo journal: %w", err)
 			}
 		}
@@ -92,7 +94,7 @@ func commit(o *Options, c Client, p *prepared) (*Change, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clientsetup: undo journal: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "journal.json"), data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "journal.json"), data, 0o600); err != nil {
 		return nil, fmt.Errorf("clientsetup: undo journal: %w", err)
 	}
 	removeOrigs(dir, stamp+"-")
@@ -100,7 +102,7 @@ func commit(o *Options, c Client, p *prepared) (*Change, error) {
 	for _, f := range p.files {
 		err := os.MkdirAll(filepath.Dir(f.path), 0o700)
 		if err == nil {
-			err = writeFileAtomic(f.path, f.new, f.old.mode)
+			err = atomicfile.Write(f.path, f.new, f.old.mode)
 		}
 		if err != nil {
 			_, _ = undoLocked(o.StateDir, c, false) // puts back the files already written
@@ -215,7 +217,7 @@ func undoLocked(stateDir string, c Client, force bool) (*Change, error) {
 			if err != nil || hashOf(orig) != s.f.OrigSum {
 				return nil, fmt.Errorf("clientsetup: undo journal of %s: saved copy of %s is missing or damaged", c, s.f.Path)
 			}
-			if err := writeFileAtomic(s.f.Path, orig, s.f.Mode); err != nil {
+			if err := atomicfile.Write(s.f.Path, orig, s.f.Mode); err != nil {
 				return nil, fmt.Errorf("clientsetup: undo: %w", err)
 			}
 			fp.Edits = []string{"restored as it was before " + j.At.Format(time.DateTime) + " UTC"}

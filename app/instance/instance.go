@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kirotray/kirotray/app/atomicfile"
 )
 
 // ErrAlreadyRunning is returned by [Acquire] when another process is the
@@ -116,7 +118,10 @@ func start(dir string, lock *os.File, onShow func()) (*Instance, error) {
 	}
 	in := &Instance{dir: dir, token: hex.EncodeToString(b), onShow: onShow, lock: lock, ln: ln, conns: map[net.Conn]struct{}{}}
 	data, _ := json.Marshal(info{Port: ln.Addr().(*net.TCPAddr).Port, Token: in.token, PID: os.Getpid()})
-	if err := writeFileAtomic(filepath.Join(dir, infoName), data); err != nil {
+	if runtime.GOOS == "windows" {
+		_ = os.Remove(filepath.Join(dir, infoName)) // a reader holding it open would make the rename fail
+	}
+	if err := atomicfile.Write(filepath.Join(dir, infoName), data, 0o600); err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("instance: %w", err)
 	}
@@ -247,32 +252,4 @@ func sendShow(dir string, deadline time.Time) error {
 		return errors.New("unexpected answer")
 	}
 	return nil
-}
-
-// writeFileAtomic replaces path with data (mode 0600): a temporary file in
-// the same folder, fsync, rename, so a reader never sees half of it.
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*") // created 0600
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if runtime.GOOS == "windows" {
-		_ = os.Remove(path) // a reader holding it open would make the rename fail
-	}
-	return os.Rename(f.Name(), path)
 }
