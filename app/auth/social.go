@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/kirotray/kirotray/proxy/redact"
+
+	"golang.org/x/oauth2"
 )
 
 // Google and GitHub sign-in through Kiro's portal with PKCE and a callback
@@ -45,9 +46,8 @@ type PKCE struct {
 
 // NewPKCE makes a fresh pair.
 func NewPKCE() PKCE {
-	v := randomString(32)
-	sum := sha256.Sum256([]byte(v))
-	return PKCE{Verifier: redact.Secret(v), Challenge: base64.RawURLEncoding.EncodeToString(sum[:])}
+	v := oauth2.GenerateVerifier()
+	return PKCE{Verifier: redact.Secret(v), Challenge: oauth2.S256ChallengeFromVerifier(v)}
 }
 
 func randomString(n int) string {
