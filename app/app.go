@@ -125,9 +125,12 @@ type App struct {
 	key      redact.Secret
 	watchers map[chan AppState]struct{}
 	closed   bool
-	done     chan struct{}  // closed by Close; ends Watch goroutines
-	prefs    Preferences    // guarded by mu
-	pa       *ProxyAccounts // the running proxy's accounts; guarded by mu
+	done     chan struct{} // closed by Close; ends Watch goroutines
+	prefs    Preferences   // guarded by mu
+	// perAccount counts each account's finished requests today; guarded by
+	// mu, reset with RequestsToday.
+	perAccount map[string]int
+	pa         *ProxyAccounts // the running proxy's accounts; guarded by mu
 
 	acct      accountsHub
 	storeOnce sync.Once
@@ -169,6 +172,8 @@ func New(cfg Config) *App {
 		watchers: map[chan AppState]struct{}{},
 		done:     make(chan struct{}),
 		prefs:    DefaultPreferences(),
+
+		perAccount: map[string]int{},
 	}
 	if dir, err := configDir(cfg.ConfigDir); err == nil {
 		p, err := LoadPreferences(dir)
@@ -256,6 +261,7 @@ func (a *App) rollDayLocked() {
 	if a.day != today {
 		a.day = today
 		a.st.RequestsToday = 0
+		clear(a.perAccount)
 	}
 }
 
@@ -499,9 +505,15 @@ func (s appSink) Publish(ev activity.Request) {
 	if ev.Kind != activity.RequestFinished {
 		return
 	}
+	if ev.Account != "" {
+		defer s.a.countsChanged()
+	}
 	s.a.update(func(st *AppState) {
 		s.a.rollDayLocked()
 		st.RequestsToday++
+		if ev.Account != "" {
+			s.a.perAccount[ev.Account]++
+		}
 		if ev.Status >= 400 || ev.Error != "" {
 			msg := ev.Error
 			if msg == "" {

@@ -29,6 +29,9 @@ type AccountView struct {
 	// Warning is something the person should know about the login, such as
 	// the Kiro IDE being signed in with it too; empty when all is well.
 	Warning string `json:"warning,omitempty"`
+	// RequestsToday counts the requests this account finished since local
+	// midnight, in this run of kirotray.
+	RequestsToday int `json:"requestsToday"`
 }
 
 // Remaining is the account's quota left in percent, -1 when not known.
@@ -43,6 +46,8 @@ func (v AccountView) Remaining() float64 {
 // reloads on a signal and hands the list to watchers, latest wins.
 type accountsHub struct {
 	signal   chan struct{} // cap 1: pending reload
+	counts   chan struct{} // cap 1: request counts changed; republish without reading the store
+	armed    bool          // a counts republish is scheduled; guarded by mu
 	stopped  chan struct{} // closed when the loop has ended
 	mu       sync.Mutex
 	watchers map[chan []AccountView]struct{}
@@ -53,19 +58,29 @@ func (a *App) startAccountsLoop() {
 	a.acct.signal = make(chan struct{}, 1)
 	a.acct.watchers = map[chan []AccountView]struct{}{}
 	a.acct.signal <- struct{}{} // the first list
+	a.acct.counts = make(chan struct{}, 1)
 	a.acct.stopped = make(chan struct{})
 	go func() {
 		defer close(a.acct.stopped)
 		for {
+			var views []AccountView
 			select {
 			case <-a.done:
 				return
 			case <-a.acct.signal:
-			}
-			views, err := a.Accounts()
-			if err != nil {
-				a.log.Warn("could not read the accounts", "err", err)
-				continue
+				var err error
+				if views, err = a.Accounts(); err != nil {
+					a.log.Warn("could not read the accounts", "err", err)
+					continue
+				}
+			case <-a.acct.counts:
+				a.acct.mu.Lock()
+				views = slices.Clone(a.acct.last)
+				a.acct.mu.Unlock()
+				if views == nil {
+					continue
+				}
+				a.countRequests(views)
 			}
 			a.acct.mu.Lock()
 			a.acct.last = views
@@ -99,6 +114,8 @@ type PublicAccount struct {
 	Live        bool         `json:"live"`
 	ExpiresAt   time.Time    `json:"expiresAt,omitzero"`
 	Warning     string       `json:"warning,omitempty"`
+	// RequestsToday counts requests finished since local midnight (this run).
+	RequestsToday int `json:"requestsToday"`
 }
 
 func publicAccounts(views []AccountView) []PublicAccount {
@@ -107,7 +124,7 @@ func publicAccounts(views []AccountView) []PublicAccount {
 		out[i] = PublicAccount{Name: v.Name, Kind: v.Kind, Provider: v.Provider, Source: v.Source, Email: v.Email,
 			Region: v.Region, Priority: v.Priority, Enabled: v.Enabled, State: v.State, StateReason: v.StateReason,
 			StateUntil: v.StateUntil, LastError: v.LastError, Quota: v.Quota, Live: v.Live, ExpiresAt: v.ExpiresAt,
-			Warning: v.Warning}
+			Warning: v.Warning, RequestsToday: v.RequestsToday}
 		if v.Proxy != "" {
 			out[i].Proxy = redactProxy(v.Proxy)
 		}
@@ -125,6 +142,37 @@ func (a *App) welcome() []Envelope {
 		envs = append(envs, Envelope{Type: "accounts", Data: publicAccounts(views)})
 	}
 	return envs
+}
+
+// countRequests fills in each view's requests today.
+func (a *App) countRequests(views []AccountView) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.rollDayLocked()
+	for i := range views {
+		views[i].RequestsToday = a.perAccount[views[i].Name]
+	}
+}
+
+// countsChanged republishes the account list with new request counts, at
+// most once a second: a burst of requests is one update, and nothing runs
+// while none finish.
+func (a *App) countsChanged() {
+	a.acct.mu.Lock()
+	defer a.acct.mu.Unlock()
+	if a.acct.armed {
+		return
+	}
+	a.acct.armed = true
+	time.AfterFunc(time.Second, func() {
+		a.acct.mu.Lock()
+		a.acct.armed = false
+		a.acct.mu.Unlock()
+		select {
+		case a.acct.counts <- struct{}{}:
+		default:
+		}
+	})
 }
 
 // accountsChanged asks for a reload of the account list (never blocks).
@@ -204,6 +252,7 @@ func (a *App) Accounts() ([]AccountView, error) {
 				State: st.State, StateReason: st.Reason, StateUntil: st.Until, LastError: st.LastError, Quota: st.Quota},
 				Live: true, ExpiresAt: st.ExpiresAt})
 		}
+		a.countRequests(views)
 		return views, nil
 	}
 	s, err := a.Store()
@@ -231,6 +280,7 @@ func (a *App) Accounts() ([]AccountView, error) {
 		views = append(views, v)
 	}
 	slices.SortStableFunc(views, func(x, y AccountView) int { return x.Priority - y.Priority })
+	a.countRequests(views)
 	return views, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kirotray/kirotray/app/autostart"
+	"github.com/kirotray/kirotray/proxy/activity"
 	"github.com/kirotray/kirotray/proxy/redact"
 )
 
@@ -362,5 +363,46 @@ func TestLaunchAtLogin(t *testing.T) {
 	}
 	if a.Preferences().LaunchAtLogin {
 		t.Fatal("preference saved although the login item was not made")
+	}
+}
+
+// Finished requests are counted per account and reach the account list
+// without a store reload, at most once a second.
+func TestRequestsTodayPerAccount(t *testing.T) {
+	a := newTestApp(t, Config{})
+	s, err := a.Store()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"home", "work"} {
+		if _, err := s.Add(AccountMeta{Name: n, Kind: KindSocial, Email: n + "@example.com"}, Secrets{RefreshToken: redact.Secret("rt-" + n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watch := a.WatchAccounts(ctx)
+	a.accountsChanged()
+	sink := appSink{a}
+	for _, acct := range []string{"work", "work", "home", ""} {
+		sink.Publish(activity.Request{Kind: activity.RequestFinished, Account: acct, Status: 200, Time: time.Now()})
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case vs := <-watch:
+			got := map[string]int{}
+			for _, v := range vs {
+				got[v.Name] = v.RequestsToday
+			}
+			if got["work"] == 2 && got["home"] == 1 {
+				if st := a.State(); st.RequestsToday != 4 {
+					t.Fatalf("requests today %d, want 4", st.RequestsToday)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("per-account counts never reached the account list")
+		}
 	}
 }

@@ -6,6 +6,7 @@ package ui
 // Grouped by the file that first uses the string.
 var zhStrings = map[string]string{
 	// accounts.go
+	"Requests today: %d.":                                           "今日请求：%d。",
 	"The sign-in was declined in the browser.":                      "已在浏览器中拒绝登录。",
 	"The sign-in code expired before it was approved. Start again.": "登录码在批准前已过期，请重新开始。",
 	"Jan 2":       "1月2日",

@@ -299,8 +299,17 @@ func quotaBarText(v app.AccountView) string {
 }
 
 // quotaCaption is the line under an account's quota bar: plan, amounts
-// and reset date, or the state that keeps the account out of service.
+// and reset date, or the state that keeps the account out of service;
+// then the requests it served today.
 func quotaCaption(v app.AccountView) string {
+	s := quotaState(v)
+	if v.RequestsToday > 0 {
+		s += " " + fmt.Sprintf(tr("Requests today: %d."), v.RequestsToday)
+	}
+	return s
+}
+
+func quotaState(v app.AccountView) string {
 	if !v.Enabled {
 		return tr("Disabled.")
 	}

@@ -21,6 +21,7 @@ func TestOverviewQuotaBars(t *testing.T) {
 	}
 	accounts := testAccounts()
 	accounts[2].StateReason = "Kiro suspended the account"
+	accounts[0].RequestsToday = 7
 	c.accountList = accounts
 	o.applyAccounts(accounts)
 	if o.quotaNone.Visible() || len(o.quotaRows) != 4 {
@@ -30,7 +31,7 @@ func TestOverviewQuotaBars(t *testing.T) {
 		name, bar, caption string
 		value              float64
 	}{
-		{"work", "62% left", "KIRO PRO: 620 of 1000 left, resets Dec 1.", 62},
+		{"work", "62% left", "KIRO PRO: 620 of 1000 left, resets Dec 1. Requests today: 7.", 62},
 		{"spare", "100% left", "Disabled.", 100},
 		{"old", "not checked yet", "Suspended", 0},
 		{"new", "not checked yet", "The quota is read while the proxy runs.", 0},
@@ -42,7 +43,7 @@ func TestOverviewQuotaBars(t *testing.T) {
 	}
 	w.Content().Refresh()
 	markup := test.RenderToMarkup(w.Canvas())
-	for _, s := range []string{"62% left", "KIRO PRO: 620 of 1000 left, resets Dec 1.", "work"} {
+	for _, s := range []string{"62% left", "KIRO PRO: 620 of 1000 left, resets Dec 1. Requests today: 7.", "work"} {
 		if !strings.Contains(markup, s) {
 			t.Errorf("Overview lacks %q", s)
 		}
