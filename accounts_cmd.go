@@ -56,7 +56,8 @@ Usage:
 
 Changes reach a running "kirotray serve" within a second or two.
 The endpoints can be pointed at a simulation with --kiro-auth, --oidc,
---portal and --kiro-api (or KIROTRAY_KIRO_AUTH, KIROTRAY_OIDC, KIROTRAY_KIRO_API).
+--portal and --kiro-api (or KIROTRAY_KIRO_AUTH, KIROTRAY_OIDC, KIROTRAY_PORTAL,
+KIROTRAY_KIRO_API); "kirotray demo-upstream" runs such a simulation.
 `
 
 // accountsEnv is what the accounts command works with; tests replace parts.

@@ -37,6 +37,7 @@ Usage:
   kirotray accounts …      your Kiro accounts: list, login, import-ide, import, remove, …
                            (run "kirotray accounts help")
   kirotray version         print the version
+  kirotray demo-upstream   run the simulated Kiro backend alone, to try sign-in offline
 
 Run "kirotray serve -h" for the flags of serve.
 `
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = printEnv(args, stdout)
 	case "accounts":
 		err = accountsCommand(args, stdout, stderr)
+	case "demo-upstream":
+		err = demoUpstreamCommand(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:

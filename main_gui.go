@@ -67,6 +67,7 @@ func gui(stderr io.Writer) error {
 		KiroAPI:     os.Getenv("KIROTRAY_KIRO_API"), // empty: the saved setting, else the real service
 		KiroAuth:    os.Getenv("KIROTRAY_KIRO_AUTH"),
 		OIDC:        os.Getenv("KIROTRAY_OIDC"),
+		SignIn:      app.SignInOptions{Portal: os.Getenv("KIROTRAY_PORTAL")}, // Google/GitHub sign-in portal; empty: the real one
 		Demo:        envBool("KIROTRAY_DEMO"),
 		Version:     version,
 		Logger:      log,

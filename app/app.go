@@ -131,6 +131,9 @@ type App struct {
 	// mu, reset with RequestsToday.
 	perAccount map[string]int
 	pa         *ProxyAccounts // the running proxy's accounts; guarded by mu
+	// runCtx is the ctx of the last Start (guarded by ops): an automatic
+	// restart keeps the proxy's lifetime the caller chose.
+	runCtx context.Context
 
 	acct      accountsHub
 	storeOnce sync.Once
@@ -354,6 +357,7 @@ func (a *App) startLocked(ctx context.Context) error {
 		<-a.run.done // it failed, or its ctx ended: finishing; then start afresh
 		a.run = nil
 	}
+	a.runCtx = ctx
 	a.update(func(s *AppState) { s.Proxy, s.Message, s.SuggestedListen = Starting, "", "" })
 	run, baseURL, upstream, err := a.launch(ctx)
 	if err != nil {

@@ -478,14 +478,44 @@ func (a *App) editStore(f func(s *Store) error) error {
 }
 
 // accountsUpdated tells the running pool (it reloads the store at once)
-// and the watchers.
+// and the watchers. A proxy serving the demo upstream only because no
+// account existed restarts on the accounts now there.
 func (a *App) accountsUpdated() {
-	if pa := a.proxyAccounts(); pa != nil && pa.Store != nil {
+	pa := a.proxyAccounts()
+	switch {
+	case pa != nil && pa.Store != nil:
 		if err := pa.Accounts.SyncFromStore(pa.Store); err != nil {
 			a.log.Warn("running proxy: could not reload the accounts", "err", err)
 		}
+	case pa != nil && pa.Upstream == "demo" && !a.cfg.Demo && a.cfg.Credentials == "":
+		go a.leaveDemo(pa)
 	}
 	a.accountsChanged()
+}
+
+// leaveDemo restarts a proxy that fell back to the demo upstream, once the
+// store has an account it can use. The base URL stays the same.
+func (a *App) leaveDemo(was *ProxyAccounts) {
+	a.ops.Lock()
+	defer a.ops.Unlock()
+	if a.run == nil || a.proxyAccounts() != was {
+		return // stopped or restarted meanwhile
+	}
+	views, err := a.Accounts()
+	if err != nil || !slices.ContainsFunc(views, func(v AccountView) bool { return v.Enabled }) {
+		return
+	}
+	a.log.Info("an account was added: restarting the proxy on it instead of the demo upstream")
+	a.mu.Lock()
+	if PortOf(a.listenAddr()) == 0 { // "any port": keep the one clients were given
+		a.cfg.Listen = strings.TrimPrefix(a.st.BaseURL, "http://")
+	}
+	a.mu.Unlock()
+	ctx := a.runCtx
+	a.stopLocked()
+	if err := a.startLocked(ctx); err != nil {
+		a.log.Error("could not restart the proxy on the new account", "err", err)
+	}
 }
 
 // RefreshQuota reads every account's quota now (running proxy only).

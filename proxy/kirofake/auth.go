@@ -3,7 +3,6 @@ package kirofake
 import (
 	"crypto/rand"
 	"fmt"
-	"html"
 	"net/http"
 	"strings"
 	"time"
@@ -306,38 +305,4 @@ func (s *Server) settleDeviceLocked(code string, approve bool) (string, bool) {
 	d.acct.clientID = d.client.id
 	d.state = deviceApproved
 	return name, true
-}
-
-// devicePage serves GET /device: the verification page of the device flow.
-func (s *Server) devicePage(w http.ResponseWriter, r *http.Request) {
-	code := html.EscapeString(r.URL.Query().Get("user_code"))
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprintf(w, `<!doctype html><title>kirotray demo sign-in</title>
-<h1>kirotray demo sign-in</h1>
-<p>This page belongs to kirotray's simulated Kiro backend. Approving signs a demo account in; nothing leaves this computer.</p>
-<form method="post" action="%s">
-<label>Code <input name="user_code" value="%s"></label>
-<button name="action" value="approve">Approve</button>
-<button name="action" value="deny">Deny</button>
-</form>
-`, html.EscapeString(r.URL.Path), code)
-}
-
-// deviceSubmit serves POST /device: the page's form.
-func (s *Server) deviceSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	code, approve := r.PostFormValue("user_code"), r.PostFormValue("action") == "approve"
-	s.mu.Lock()
-	_, ok := s.settleDeviceLocked(code, approve)
-	s.mu.Unlock()
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	switch {
-	case !ok:
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprint(w, "<!doctype html><p>Unknown or expired code.</p>")
-	case approve:
-		fmt.Fprint(w, "<!doctype html><p>Signed in. You can close this tab and go back to kirotray.</p>")
-	default:
-		fmt.Fprint(w, "<!doctype html><p>Sign-in declined.</p>")
-	}
 }

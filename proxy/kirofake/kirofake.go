@@ -2,7 +2,9 @@
 // (generateAssistantResponse, answered with real AWS event-stream frames),
 // quota and model catalogue, web search (the MCP endpoint, with made-up
 // results), social and SSO-OIDC token refresh with rotation, and the OIDC
-// device flow. It is what `kirotray serve --demo` talks to and
+// device flow, with the pages a person approves a sign-in on in a browser
+// (pages.go). It is what `kirotray serve --demo` talks to, what
+// `kirotray demo-upstream` serves alone (to try sign-in offline), and
 // what every end-to-end test and benchmark runs against.
 //
 // It is deliberately as strict as the real backend, and stricter where the
@@ -67,6 +69,15 @@ type Config struct {
 	// MaxRecorded is how many chat calls Requests keeps (the most recent);
 	// 0 means 1000, negative keeps none (benchmarks).
 	MaxRecorded int
+	// PortalPage makes GET /signin show the portal's sign-in page, where a
+	// person in a browser picks Google or GitHub (and may name the account);
+	// false sends the browser straight back, as SetPortalChoice says.
+	PortalPage bool
+	// PriorUsage makes every account start the month with credits already
+	// used, a stable 5–45 % of its 1000 derived from its name, so that a new
+	// login shows a plausible quota; metered credits add to it. False starts
+	// every account at 0 (Usage().Credits is metered credits either way).
+	PriorUsage bool
 }
 
 const (
@@ -210,6 +221,7 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("GET /device", s.devicePage)
 	mux.HandleFunc("POST /device", s.deviceSubmit)
 	mux.HandleFunc("GET /signin", s.signinPage)
+	mux.HandleFunc("POST /signin", s.signinSubmit)
 	mux.Handle("POST /oauth/token", handler(s.oauthToken))
 	mux.Handle("POST /oauth/device/authorization", handler(s.socialDeviceAuthorization))
 	mux.Handle("POST /oauth/device/poll", handler(s.socialDevicePoll))

@@ -50,27 +50,82 @@ func (s *Server) SetPortalChoice(c PortalChoice) {
 	s.portal = c
 }
 
-// signinPage serves GET /signin: checks the request as the portal does and
-// sends the browser back to the loopback callback with a code and the state.
+// signinPage serves GET /signin: checks the request as the portal does,
+// then either shows the portal's page (Config.PortalPage), where a person
+// picks Google or GitHub, or sends the browser straight back to the
+// loopback callback with a code and the state, as if the person had picked
+// what SetPortalChoice says.
 func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	bad := func(msg string) { http.Error(w, msg, http.StatusBadRequest) }
-	ru, err := url.Parse(q.Get("redirect_uri"))
-	switch {
-	case q.Get("state") == "":
-		bad("missing state")
+	ru, msg := checkSignin(q)
+	if msg != "" {
+		http.Error(w, msg, http.StatusBadRequest)
 		return
-	case q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != verifierChallengeSize:
-		bad("code_challenge must be an S256 challenge")
-		return
-	case err != nil || ru.Scheme != "http" || (ru.Hostname() != "localhost" && ru.Hostname() != "127.0.0.1") ||
-		ru.Port() == "" || ru.Path != "" || ru.RawQuery != "":
-		// The portal takes only a loopback origin; the callback path is the client's.
-		bad("Invalid redirect URI")
+	}
+	if s.cfg.PortalPage {
+		portalPage(w, q)
 		return
 	}
 	s.mu.Lock()
 	choice := s.portal
+	s.mu.Unlock()
+	s.signinRedirect(w, r, q, ru, choice, http.StatusFound)
+}
+
+// signinSubmit serves POST /signin: the portal page's form, with the
+// person's pick. It checks the request again and sends the browser back.
+func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 8192)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	q := r.PostForm
+	ru, msg := checkSignin(q)
+	if msg != "" {
+		http.Error(w, msg, http.StatusBadRequest)
+		return
+	}
+	choice := PortalChoice{Option: strings.ToLower(q.Get("login_option")), Account: strings.TrimSpace(q.Get("account"))}
+	if choice.Option != "google" && choice.Option != "github" {
+		http.Error(w, "pick Google or GitHub", http.StatusBadRequest)
+		return
+	}
+	if !validAccountName(choice.Account) {
+		resultPage(w, http.StatusBadRequest, "Not a usable name",
+			"An account name is up to 40 letters, digits, dots, dashes or underscores. Go back and try another, or leave it empty.")
+		return
+	}
+	s.mu.Lock()
+	taken := choice.Account != "" && s.accounts[choice.Account] != nil && s.accounts[choice.Account].kind != social
+	s.mu.Unlock()
+	if taken {
+		resultPage(w, http.StatusBadRequest, "Name taken", "That name belongs to an AWS Builder ID or API-key account. Go back and pick another.")
+		return
+	}
+	s.signinRedirect(w, r, q, ru, choice, http.StatusSeeOther)
+}
+
+// checkSignin applies the portal's rules to a sign-in request and returns
+// its loopback origin, or why it is refused.
+func checkSignin(q url.Values) (*url.URL, string) {
+	ru, err := url.Parse(q.Get("redirect_uri"))
+	switch {
+	case q.Get("state") == "":
+		return nil, "missing state"
+	case q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != verifierChallengeSize:
+		return nil, "code_challenge must be an S256 challenge"
+	case err != nil || ru.Scheme != "http" || (ru.Hostname() != "localhost" && ru.Hostname() != "127.0.0.1") ||
+		ru.Port() == "" || ru.Path != "" || ru.RawQuery != "":
+		// The portal takes only a loopback origin; the callback path is the client's.
+		return nil, "Invalid redirect URI"
+	}
+	return ru, ""
+}
+
+// signinRedirect sends the browser back to the loopback callback with the
+// outcome of choice: a code for a social login, the IdC hand-off otherwise.
+func (s *Server) signinRedirect(w http.ResponseWriter, r *http.Request, q url.Values, ru *url.URL, choice PortalChoice, status int) {
 	if choice.Option == "" {
 		choice.Option = "google"
 	}
@@ -81,12 +136,13 @@ func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) {
 		back.Set("idc_region", "us-east-1")
 	default:
 		code := rand.Text() + rand.Text()
+		s.mu.Lock()
 		s.codes[code] = &authCode{challenge: q.Get("code_challenge"), origin: ru.String(), option: choice.Option,
 			account: choice.Account, expires: s.now().Add(authCodeTTL)}
+		s.mu.Unlock()
 		back.Set("code", code)
 	}
-	s.mu.Unlock()
-	http.Redirect(w, r, ru.String()+portalCallbackPath+"?"+back.Encode(), http.StatusFound)
+	http.Redirect(w, r, ru.String()+portalCallbackPath+"?"+back.Encode(), status)
 }
 
 // oauthToken serves POST /oauth/token: the code exchange, with the PKCE

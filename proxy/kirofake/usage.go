@@ -1,6 +1,8 @@
 package kirofake
 
 import (
+	"hash/fnv"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -45,6 +47,17 @@ func DefaultModels() []Model {
 // creditLimit is every account's monthly allowance (KIRO PRO).
 const creditLimit = 1000.0
 
+// priorUsage is the credits an account had used before this server started
+// (Config.PriorUsage): 5–45 % of creditLimit, stable per name, in tenths.
+func (s *Server) priorUsage(name string) float64 {
+	if !s.cfg.PriorUsage {
+		return 0
+	}
+	h := fnv.New32a()
+	io.WriteString(h, name)
+	return float64(50+h.Sum32()%401) * creditLimit / 1000
+}
+
 func badQuery(param, value, want string) *apiError {
 	return constraint(param, value, "Member must satisfy enum value set: ["+want+"]")
 }
@@ -67,8 +80,8 @@ func (s *Server) usageLimits(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.mu.Lock()
 	acct.usage.UsageQueries++
-	used := acct.usage.Credits
 	name := acct.name
+	used := acct.usage.Credits + s.priorUsage(name)
 	script := acct.script
 	s.mu.Unlock()
 	if script != nil && script.Status != 0 {
