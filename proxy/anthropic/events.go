@@ -3,6 +3,8 @@ package anthropic
 import (
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/kirotray/kirotray/proxy/apierr"
 )
 
 // EventType is the type of an Anthropic stream event.
@@ -87,16 +89,17 @@ const (
 	StopContextWindow = "model_context_window_exceeded"
 )
 
-// Error types of the Anthropic error JSON.
+// Error types of the Anthropic error JSON, which are also the neutral ones
+// of package apierr.
 const (
-	InvalidRequestError = "invalid_request_error"
-	AuthenticationError = "authentication_error"
-	PermissionError     = "permission_error"
-	NotFoundError       = "not_found_error"
-	RequestTooLarge     = "request_too_large"
-	RateLimitError      = "rate_limit_error"
-	APIError            = "api_error"
-	OverloadedError     = "overloaded_error"
+	InvalidRequestError = apierr.InvalidRequest
+	AuthenticationError = apierr.Authentication
+	PermissionError     = apierr.Permission
+	NotFoundError       = apierr.NotFound
+	RequestTooLarge     = apierr.RequestTooLarge
+	RateLimitError      = apierr.RateLimit
+	APIError            = apierr.API
+	OverloadedError     = apierr.Overloaded
 )
 
 // Usage is a message's token counts.

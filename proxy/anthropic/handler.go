@@ -10,12 +10,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kirotray/kirotray/proxy/activity"
+	"github.com/kirotray/kirotray/proxy/apierr"
 	"github.com/kirotray/kirotray/proxy/conv"
 	"github.com/kirotray/kirotray/proxy/kiro"
+	"github.com/kirotray/kirotray/proxy/stream"
 )
 
 // Backend sends a conversation upstream: kiro.Client behind a small adapter,
@@ -266,8 +267,8 @@ func (h *Handler) prepare(r *http.Request, c *call) (*openStream, prepared, int,
 	if est > window {
 		// No model takes this: say so at once, in the words that make
 		// Claude Code compact, instead of spending a round trip.
-		return nil, prepared{}, 0, &apiError{status: http.StatusBadRequest, kind: InvalidRequestError,
-			msg: promptTooLong(est, window), err: fmt.Errorf("anthropic: estimated %d input tokens, window %d", est, window)}
+		return nil, prepared{}, 0, &apierr.Failure{Status: http.StatusBadRequest, Type: InvalidRequestError,
+			Message: promptTooLong(est, window), Err: fmt.Errorf("anthropic: estimated %d input tokens, window %d", est, window)}
 	}
 	p := prepared{thinking: req.ThinkingRequested(), maxTokens: req.MaxTokens, stopSequences: cloneStrings(req.StopSequences),
 		jsonOutput: len(req.OutputSchema) > 0}
@@ -303,16 +304,11 @@ func searchFailure(err error) string {
 	return "the search service failed"
 }
 
-// flushDeferrer is implemented by streams that can tell whether another
-// event is already buffered (kiro.Stream): a burst of frames that arrived
-// together is then written with one flush instead of one each.
-type flushDeferrer interface{ Ready() bool }
-
 // stream answers with server-sent events: message_start at once, then what
 // each upstream event translates to, flushed as soon as no further upstream
 // event is already waiting, with a ping whenever the client has seen nothing
-// for PingInterval. The ping is a timer callback, not a polling loop, and
-// events are read on the request's own goroutine.
+// for PingInterval (see [stream.Writer]). Events are read on the request's
+// own goroutine.
 func (h *Handler) stream(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter, c *call, s Stream) error {
 	defer s.Close()
 	hdr := w.Header()
@@ -320,70 +316,14 @@ func (h *Handler) stream(ctx context.Context, cancel context.CancelFunc, w http.
 	hdr.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	c.committed, c.status = true, http.StatusOK
-	rc := http.NewResponseController(w)
-	ready, _ := s.(flushDeferrer)
-
-	// mu serialises writes to w between this goroutine and the ping timer.
-	var (
-		mu       sync.Mutex
-		buf      []byte
-		finished bool
-		writeErr error
-	)
-	write := func(evs []Event, flush bool) error {
-		buf = buf[:0]
-		for i := range evs {
-			buf = AppendSSE(buf, &evs[i])
-		}
-		if _, err := w.Write(buf); err != nil {
-			return fmt.Errorf("%w: write: %w", errClientGone, err)
-		}
-		if !flush {
-			return nil
-		}
-		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return fmt.Errorf("%w: flush: %w", errClientGone, err)
-		}
-		return nil
-	}
-	interval := h.pingInterval()
-	var ping *time.Timer
-	ping = time.AfterFunc(interval, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if finished || writeErr != nil {
-			return
-		}
-		if writeErr = write([]Event{{Type: Ping}}, true); writeErr != nil {
-			cancel() // the client is gone: unblock the upstream read
-			return
-		}
-		ping.Reset(interval)
-	})
-	defer func() {
-		mu.Lock()
-		finished = true
-		mu.Unlock()
-		ping.Stop()
-	}()
-	emit := func(evs []Event, flush bool) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if writeErr != nil {
-			return writeErr
-		}
-		if writeErr = write(evs, flush); writeErr != nil {
-			return writeErr
-		}
-		if flush {
-			ping.Reset(interval) // only what the client sees counts as activity
-		}
-		return nil
-	}
+	buffered, _ := s.(stream.Buffered)
+	sw := stream.Start(w, stream.Config{Interval: h.pingInterval(), KeepAlive: appendPing, Cancel: cancel, Upstream: buffered})
+	defer sw.Stop()
 
 	out := make([]Event, 0, 8)
 	// Anthropic's streams follow message_start with a ping at once.
-	if err := emit(append(c.t.Start(out), Event{Type: Ping}), true); err != nil {
+	out = append(c.t.Start(out), Event{Type: Ping})
+	if err := sw.Emit(func(b []byte) []byte { return appendSSEs(b, out) }, true); err != nil {
 		return err
 	}
 	for {
@@ -395,8 +335,8 @@ func (h *Handler) stream(ctx context.Context, cancel context.CancelFunc, w http.
 		case errors.Is(err, io.EOF):
 			out = c.t.Finish(out[:0])
 		case ctx.Err() != nil:
-			if writeErr != nil {
-				return writeErr
+			if err := sw.Err(); err != nil {
+				return err
 			}
 			return ctx.Err()
 		default:
@@ -405,8 +345,7 @@ func (h *Handler) stream(ctx context.Context, cancel context.CancelFunc, w http.
 			out = c.t.Abort(out[:0], kind, msg)
 		}
 		if len(out) > 0 {
-			flush := c.t.Done() || ready == nil || !ready.Ready()
-			if err := emit(out, flush); err != nil {
+			if err := sw.Emit(func(b []byte) []byte { return appendSSEs(b, out) }, c.t.Done()); err != nil {
 				return err
 			}
 		}
@@ -421,6 +360,17 @@ func (h *Handler) stream(ctx context.Context, cancel context.CancelFunc, w http.
 		}
 	}
 }
+
+// appendSSEs appends evs as server-sent events.
+func appendSSEs(dst []byte, evs []Event) []byte {
+	for i := range evs {
+		dst = AppendSSE(dst, &evs[i])
+	}
+	return dst
+}
+
+// appendPing appends a ping event, Anthropic's keep-alive.
+func appendPing(dst []byte) []byte { return AppendSSE(dst, &Event{Type: Ping}) }
 
 // collect answers a non-streaming request: the same translation, folded into
 // one Message.
@@ -451,13 +401,10 @@ func (h *Handler) collect(ctx context.Context, w http.ResponseWriter, c *call, s
 	c.committed, c.status = true, http.StatusOK
 	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(body); err != nil {
-		return fmt.Errorf("%w: write: %w", errClientGone, err)
+		return fmt.Errorf("%w: write: %w", stream.ErrClientGone, err)
 	}
 	return nil
 }
-
-// errClientGone is wrapped by errors writing to a client that left.
-var errClientGone = errors.New("anthropic: client went away")
 
 // streamedError is an error already reported to the client inside the stream.
 type streamedError struct{ err error }
@@ -478,7 +425,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, c *call, err er
 	var streamed *streamedError
 	switch {
 	case err == nil:
-	case errors.Is(err, errClientGone) || r.Context().Err() != nil:
+	case errors.Is(err, stream.ErrClientGone) || r.Context().Err() != nil:
 		ev.Error = "client closed the request"
 		log.DebugContext(r.Context(), "client left", "request_id", c.id, "model", c.model, "account", c.account)
 	case errors.As(err, &streamed):
@@ -486,12 +433,13 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, c *call, err er
 		ev.Error = msg
 		log.WarnContext(r.Context(), "stream failed", "request_id", c.id, "model", c.model, "account", c.account, "err", err)
 	default:
-		status, kind, msg := classify(err)
-		ev.Error = msg
+		f := apierr.Classify(err)
+		status := statusOf(f.Type)
+		ev.Error = f.Message
 		if !c.committed {
 			ev.Status = status
-			setRetryAfter(w, err)
-			WriteError(w, status, kind, msg)
+			setRetryAfter(w, f)
+			WriteError(w, status, f.Type, f.Message)
 		}
 		level := slog.LevelWarn
 		if status < 500 && status != http.StatusTooManyRequests {
@@ -618,37 +566,31 @@ func ClientName(ua string) string {
 	return strings.ToLower(name)
 }
 
-// apiError is an error with the exact status, type and message the client
-// gets; it wraps the cause for the log.
-type apiError struct {
-	status int
-	kind   string
-	msg    string
-	err    error
-}
-
-func (e *apiError) Error() string { return e.msg + ": " + e.err.Error() }
-func (e *apiError) Unwrap() error { return e.err }
-
 // sendError turns the upstream refusals that need the request's details
 // into their exact client errors.
 func sendError(err error, model string, est, window int) error {
 	var tooLong *kiro.TooLongError
-	if errors.As(err, &tooLong) {
-		return &apiError{status: http.StatusBadRequest, kind: InvalidRequestError,
-			msg: promptTooLong(est, inputLimit(est, tooLong)), err: err}
-	}
 	var up *kiro.UpstreamError
-	if errors.As(err, &up) {
-		switch up.Reason {
-		case kiro.ReasonContentLength:
-			return &apiError{status: http.StatusBadRequest, kind: InvalidRequestError,
-				msg: promptTooLong(est, inputLimit(est, &kiro.TooLongError{Err: up})), err: err}
-		case kiro.ReasonInvalidModel:
-			return &apiError{status: http.StatusNotFound, kind: NotFoundError, msg: "model: " + model, err: err}
-		}
+	switch {
+	case errors.As(err, &tooLong):
+		return refusal(err, InvalidRequestError, promptTooLong(est, inputLimit(est, tooLong)))
+	case errors.As(err, &up) && up.Reason == kiro.ReasonContentLength:
+		return refusal(err, InvalidRequestError, promptTooLong(est, inputLimit(est, &kiro.TooLongError{Err: up})))
+	case errors.As(err, &up) && up.Reason == kiro.ReasonInvalidModel:
+		return refusal(err, NotFoundError, "model: "+model)
 	}
 	return err
+}
+
+// refusal is the Failure of a refused upstream call, with the upstream's
+// Retry-After, if any, passed on.
+func refusal(err error, kind, msg string) *apierr.Failure {
+	f := &apierr.Failure{Status: statusOf(kind), Type: kind, Message: msg, Err: err}
+	var up *kiro.UpstreamError
+	if errors.As(err, &up) {
+		f.RetryAfter = up.RetryAfter
+	}
+	return f
 }
 
 // promptTooLong is Anthropic's own message for an over-long prompt, word for
@@ -673,74 +615,14 @@ func inputLimit(est int, e *kiro.TooLongError) int {
 }
 
 // classify maps an error to the status, error type and message the client
-// sees. Messages are chosen here or come from the client's own request, or
-// from an upstream message the kiro package already scrubbed: never a secret.
+// sees (see [apierr.Classify]), with Anthropic's status for the type.
 func classify(err error) (status int, kind, msg string) {
-	var (
-		ae      *apiError
-		tooBig  *http.MaxBytesError
-		reqErr  *RequestError
-		se      *StreamError
-		up      *kiro.UpstreamError
-		none    *kiro.NoAccountError
-		stream  *streamedError
-		invalid = errors.Is(err, ErrInvalidRequest)
-	)
-	if errors.As(err, &stream) {
-		err = stream.err
-	}
-	switch {
-	case errors.As(err, &ae):
-		return ae.status, ae.kind, ae.msg
-	case errors.As(err, &tooBig):
-		return http.StatusRequestEntityTooLarge, RequestTooLarge, fmt.Sprintf("request body too large: the limit is %d bytes", tooBig.Limit)
-	case errors.As(err, &reqErr):
-		return http.StatusBadRequest, InvalidRequestError, reqErr.Error()
-	case invalid:
-		return http.StatusBadRequest, InvalidRequestError, "invalid request"
-	case errors.As(err, &se):
-		return statusOf(se.Type), se.Type, se.Message
-	case errors.As(err, &up):
-		return classifyUpstream(up)
-	case errors.As(err, &none) && !none.RetryAt.IsZero():
-		// Cooling down or out of quota until a known time: a rate limit the
-		// client can wait out (retry-after is set), not a sign-in problem.
-		return http.StatusTooManyRequests, RateLimitError, "no Kiro account can serve this now: " + none.Reason
-	case errors.As(err, &none):
-		return http.StatusUnauthorized, AuthenticationError, "no usable Kiro account: " + none.Reason
-	case errors.Is(err, kiro.ErrNoAccount):
-		return http.StatusUnauthorized, AuthenticationError, "no usable Kiro account: sign in to an account in kirotray"
-	case errors.Is(err, context.DeadlineExceeded):
-		return 529, OverloadedError, "the upstream did not answer in time"
-	}
-	return http.StatusInternalServerError, APIError, "internal error"
+	f := apierr.Classify(err)
+	return statusOf(f.Type), f.Type, f.Message
 }
 
-func classifyUpstream(up *kiro.UpstreamError) (int, string, string) {
-	switch {
-	case up.Reason == kiro.ReasonContentLength:
-		return http.StatusBadRequest, InvalidRequestError, "prompt is too long"
-	case up.Reason == kiro.ReasonInvalidModel:
-		return http.StatusNotFound, NotFoundError, "model not available"
-	case up.Reason == kiro.ReasonMonthlyQuota || up.Status == http.StatusPaymentRequired:
-		return http.StatusTooManyRequests, RateLimitError, "the Kiro account's monthly quota is used up"
-	case up.Status == http.StatusTooManyRequests:
-		return http.StatusTooManyRequests, RateLimitError, "rate limited upstream: retry later"
-	case up.Status == http.StatusBadRequest:
-		msg := "the upstream refused the request"
-		if up.Message != "" {
-			msg += ": " + up.Message
-		}
-		return http.StatusBadRequest, InvalidRequestError, msg
-	case up.Status == http.StatusUnauthorized || up.Status == http.StatusForbidden:
-		return http.StatusUnauthorized, AuthenticationError, "the Kiro account was refused: sign in again in kirotray"
-	case up.Status == 0 || up.Status == http.StatusRequestTimeout || up.Status >= 500:
-		return 529, OverloadedError, "the upstream is overloaded or unavailable: retry later"
-	}
-	return http.StatusInternalServerError, APIError, fmt.Sprintf("unexpected upstream status %d", up.Status)
-}
-
-// statusOf is the HTTP status that goes with an Anthropic error type.
+// statusOf is the HTTP status that goes with an Anthropic error type: 529
+// for overloaded_error, 500 for api_error and types it does not know.
 func statusOf(kind string) int {
 	switch kind {
 	case InvalidRequestError:
@@ -761,16 +643,10 @@ func statusOf(kind string) int {
 	return http.StatusInternalServerError
 }
 
-// setRetryAfter passes the upstream's Retry-After on, in whole seconds.
-func setRetryAfter(w http.ResponseWriter, err error) {
-	var up *kiro.UpstreamError
-	var none *kiro.NoAccountError
-	switch {
-	case errors.As(err, &up) && up.RetryAfter > 0:
-		w.Header().Set("retry-after", strconv.Itoa(int((up.RetryAfter+time.Second-1)/time.Second)))
-	case errors.As(err, &none) && !none.RetryAt.IsZero():
-		wait := max(time.Until(none.RetryAt), time.Second)
-		w.Header().Set("retry-after", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+// setRetryAfter sets retry-after to f's delay in whole seconds, if it has one.
+func setRetryAfter(w http.ResponseWriter, f *apierr.Failure) {
+	if f.RetryAfter > 0 {
+		w.Header().Set("retry-after", strconv.Itoa(int((f.RetryAfter+time.Second-1)/time.Second)))
 	}
 }
 

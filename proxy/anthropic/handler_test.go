@@ -20,6 +20,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
 	"github.com/kirotray/kirotray/proxy/activity"
+	"github.com/kirotray/kirotray/proxy/apierr"
 	"github.com/kirotray/kirotray/proxy/conv"
 	"github.com/kirotray/kirotray/proxy/kiro"
 )
@@ -720,7 +721,7 @@ func TestNoAccountErrors(t *testing.T) {
 			t.Errorf("message %q does not say why (%q)", msg, na.Reason)
 		}
 		rec := httptest.NewRecorder()
-		setRetryAfter(rec, tt.err)
+		setRetryAfter(rec, apierr.Classify(tt.err))
 		if got := rec.Header().Get("retry-after") != ""; got != tt.retryAfter {
 			t.Errorf("%v: retry-after set = %v", tt.err, got)
 		}

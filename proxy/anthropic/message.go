@@ -2,6 +2,8 @@ package anthropic
 
 import (
 	"strconv"
+
+	"github.com/kirotray/kirotray/proxy/apierr"
 )
 
 // Message is a complete answer: the body of a non-streaming /v1/messages
@@ -42,6 +44,9 @@ func (e *StreamError) Error() string {
 
 // Unwrap returns the upstream error behind e, if known.
 func (e *StreamError) Unwrap() error { return e.cause }
+
+// Describe is the failure the error event stands for (see [apierr.OfType]).
+func (e *StreamError) Describe() *apierr.Failure { return apierr.OfType(e.Type, e.Message) }
 
 // Accumulator folds stream events into a Message, so that a non-streaming
 // answer goes through the same Translator as a streamed one. Its zero value

@@ -9,19 +9,21 @@ package anthropic
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
 
+	"github.com/kirotray/kirotray/proxy/apierr"
 	"github.com/kirotray/kirotray/proxy/conv"
 	"github.com/kirotray/kirotray/proxy/kiro"
 )
 
 // ErrInvalidRequest is wrapped by every error a request body causes.
-var ErrInvalidRequest = errors.New("anthropic: invalid request")
+// It wraps apierr.ErrInvalidRequest.
+var ErrInvalidRequest = fmt.Errorf("anthropic: %w", apierr.ErrInvalidRequest)
 
 // RequestError says what is wrong with a request body: the offending field by
 // its dotted path, or the byte offset of a JSON syntax error. Its text
@@ -46,6 +48,11 @@ func (e *RequestError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrInvalidRequest) hold.
 func (e *RequestError) Unwrap() error { return ErrInvalidRequest }
+
+// Describe makes e a 400 invalid_request_error carrying its own text.
+func (e *RequestError) Describe() *apierr.Failure {
+	return &apierr.Failure{Status: http.StatusBadRequest, Type: InvalidRequestError, Message: e.Error()}
+}
 
 // fieldErr returns an error about a field; callers on the way up add the path.
 func fieldErr(format string, args ...any) error {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kirotray/kirotray/proxy/anthropic"
+	"github.com/kirotray/kirotray/proxy/apierr"
 	"github.com/kirotray/kirotray/proxy/conv"
 	"github.com/kirotray/kirotray/proxy/relay"
 )
@@ -86,7 +87,7 @@ func (e *Stream) Encode(dst []byte, evs []anthropic.Event) []byte {
 				dst = append(dst, ']')
 			}
 		case anthropic.Error:
-			dst = e.element(dst, func(b []byte) []byte { return appendError(b, relay.StreamFailure(ev)) })
+			dst = e.element(dst, func(b []byte) []byte { return appendError(b, apierr.OfType(ev.ErrorType, ev.Text)) })
 			if !e.sse {
 				dst = append(dst, ']')
 			}
@@ -270,9 +271,9 @@ func status(code int) string {
 
 // appendError appends Gemini's error JSON:
 // {"error":{"code":…,"message":…,"status":…}}.
-func appendError(b []byte, f *relay.Failure) []byte {
+func appendError(b []byte, f *apierr.Failure) []byte {
 	msg := f.Message
-	if f.Code == relay.CodeContextLength && f.Limit > 0 {
+	if f.Code == apierr.CodeContextLength && f.Limit > 0 {
 		msg = "The input token count (" + strconv.Itoa(f.Tokens) + ") exceeds the maximum number of tokens allowed (" +
 			strconv.Itoa(f.Limit) + ")."
 	}
@@ -286,7 +287,7 @@ func appendError(b []byte, f *relay.Failure) []byte {
 }
 
 // WriteError writes f as Gemini's error JSON with f's status.
-func WriteError(w http.ResponseWriter, f *relay.Failure) {
+func WriteError(w http.ResponseWriter, f *apierr.Failure) {
 	if f.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Seconds()+0.999)))
 	}

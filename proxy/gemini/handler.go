@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kirotray/kirotray/proxy/anthropic"
+	"github.com/kirotray/kirotray/proxy/apierr"
 	"github.com/kirotray/kirotray/proxy/conv"
 	"github.com/kirotray/kirotray/proxy/kiro"
 	"github.com/kirotray/kirotray/proxy/relay"
@@ -43,7 +44,7 @@ func (h *Handler) ModelAction(w http.ResponseWriter, r *http.Request) {
 	action := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 	i := strings.LastIndexByte(action, ':')
 	if i <= 0 {
-		WriteError(w, &relay.Failure{Status: http.StatusNotFound, Message: "expected models/{model}:{method} in the path"})
+		WriteError(w, &apierr.Failure{Status: http.StatusNotFound, Message: "expected models/{model}:{method} in the path"})
 		return
 	}
 	model, method := action[:i], action[i+1:]
@@ -54,10 +55,10 @@ func (h *Handler) ModelAction(w http.ResponseWriter, r *http.Request) {
 		h.Relay.Finish(w, r, c, h.generate(w, r, c), WriteError)
 	case methodCountTokens:
 		if err := h.countTokens(w, r, model); err != nil {
-			WriteError(w, relay.Classify(err))
+			WriteError(w, apierr.Classify(err))
 		}
 	default:
-		WriteError(w, &relay.Failure{Status: http.StatusNotFound,
+		WriteError(w, &apierr.Failure{Status: http.StatusNotFound,
 			Message: "method " + method + " is not supported: use generateContent, streamGenerateContent or countTokens"})
 	}
 }

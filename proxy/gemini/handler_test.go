@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kirotray/kirotray/proxy/conv"
 	"github.com/kirotray/kirotray/proxy/kiro"
@@ -237,6 +238,8 @@ func TestErrors(t *testing.T) {
 		{"too long", ":streamGenerateContent?alt=sse", "", relaytest.Script{Err: &kiro.UpstreamError{Status: 400, Reason: kiro.ReasonContentLength}},
 			400, "INVALID_ARGUMENT", "exceeds the maximum number of tokens allowed (200000)"},
 		{"no account", ":generateContent", "", relaytest.Script{Err: kiro.ErrNoAccount}, 401, "UNAUTHENTICATED", "Kiro account"},
+		{"accounts cooling down", ":generateContent", "", relaytest.Script{Err: &kiro.NoAccountError{Reason: "cooling down", RetryAt: time.Now().Add(time.Minute)}},
+			429, "RESOURCE_EXHAUSTED", "can serve this now: cooling down"},
 		{"bad body", ":generateContent", `{"contents":[]}`, relaytest.Script{}, 400, "INVALID_ARGUMENT", "contents: required"},
 		{"unknown method", ":embedContent", "", relaytest.Script{}, 404, "NOT_FOUND", "embedContent"},
 		{"no method", "", "", relaytest.Script{}, 404, "NOT_FOUND", "models/{model}:{method}"},

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/kirotray/kirotray/proxy/anthropic"
+	"github.com/kirotray/kirotray/proxy/apierr"
 	"github.com/kirotray/kirotray/proxy/conv"
 	"github.com/kirotray/kirotray/proxy/relay"
 )
@@ -91,7 +92,7 @@ func (e *ChatStream) Encode(dst []byte, evs []anthropic.Event) []byte {
 			dst = append(dst, "data: [DONE]\n\n"...)
 		case anthropic.Error:
 			dst = append(dst, "data: "...)
-			dst = appendError(dst, relay.StreamFailure(ev))
+			dst = appendError(dst, apierr.OfType(ev.ErrorType, ev.Text))
 			dst = append(dst, "\n\ndata: [DONE]\n\n"...)
 		}
 	}

@@ -5,8 +5,10 @@ import (
 	"net/http"
 
 	"github.com/kirotray/kirotray/proxy/anthropic"
+	"github.com/kirotray/kirotray/proxy/apierr"
 	"github.com/kirotray/kirotray/proxy/conv"
 	"github.com/kirotray/kirotray/proxy/relay"
+	"github.com/kirotray/kirotray/proxy/stream"
 )
 
 // Handler serves the OpenAI endpoints. Fill in Relay; every other field has
@@ -105,7 +107,7 @@ func (h *Handler) responses(w http.ResponseWriter, r *http.Request, c *relay.Cal
 		}, rc.tools, c.Stream)
 		err = h.Relay.Send(r.Context(), c, rc.req, anthropic.TranslatorOptions{Model: c.Model, Thinking: thinkingOn(rc.req),
 			MaxTokens: rc.req.MaxTokens})
-		if err != nil && c.Stream && failsInStream(relay.Classify(err)) {
+		if err != nil && c.Stream && failsInStream(apierr.Classify(err)) {
 			release()
 			return h.failStream(w, c, enc, err)
 		}
@@ -144,7 +146,7 @@ func (h *Handler) prepareResponses(r *http.Request, c *relay.Call) (*ResponsesRe
 	if id := req.PreviousResponseID; id != "" {
 		var ok bool
 		if history, ok = h.responseStore().Get(id); !ok {
-			return nil, nil, &relay.Failure{Status: http.StatusNotFound, Type: anthropic.InvalidRequestError,
+			return nil, nil, &apierr.Failure{Status: http.StatusNotFound, Type: apierr.InvalidRequest,
 				Code: "previous_response_not_found", Param: "previous_response_id",
 				Message: fmt.Sprintf("Previous response with id '%s' not found.", id)}
 		}
@@ -164,9 +166,9 @@ func (r *ResponsesRequest) summary() string {
 // acts on from there (it compacts on context_length_exceeded, stops on
 // insufficient_quota) or retries (rate limits, overload). Invalid requests
 // and refused credentials stay HTTP errors, which Codex shows at once.
-func failsInStream(f *relay.Failure) bool {
+func failsInStream(f *apierr.Failure) bool {
 	switch f.Code {
-	case relay.CodeContextLength, relay.CodeQuota, relay.CodeRateLimit, relay.CodeOverloaded:
+	case apierr.CodeContextLength, apierr.CodeQuota, apierr.CodeRateLimit, apierr.CodeOverloaded:
 		return true
 	}
 	return f.Status >= 500
@@ -180,8 +182,8 @@ func (h *Handler) failStream(w http.ResponseWriter, c *relay.Call, enc *Response
 	hdr.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	c.Commit(http.StatusOK)
-	if _, werr := w.Write(enc.Fail(nil, relay.Classify(err))); werr != nil {
-		return fmt.Errorf("%w: write: %w", relay.ErrClientGone, werr)
+	if _, werr := w.Write(enc.Fail(nil, apierr.Classify(err))); werr != nil {
+		return fmt.Errorf("%w: write: %w", stream.ErrClientGone, werr)
 	}
 	return relay.MarkStreamed(err)
 }

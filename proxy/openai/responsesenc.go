@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kirotray/kirotray/proxy/anthropic"
+	"github.com/kirotray/kirotray/proxy/apierr"
 	"github.com/kirotray/kirotray/proxy/conv"
 	"github.com/kirotray/kirotray/proxy/relay"
 )
@@ -63,7 +64,7 @@ type ResponseEncoder struct {
 	open   *outputItem // the item of the open block, nil if none (or a dropped block)
 	status string      // in_progress, completed, incomplete, failed
 	reason string      // incomplete_details.reason
-	fail   *relay.Failure
+	fail   *apierr.Failure
 	usage  anthropic.Usage
 	think  conv.TextCounter
 }
@@ -106,7 +107,7 @@ func (e *ResponseEncoder) Encode(dst []byte, evs []anthropic.Event) []byte {
 		case anthropic.MessageStop:
 			dst = e.event(dst, "response."+e.status, func(b []byte) []byte { return e.appendResponse(append(b, `"response":`...)) })
 		case anthropic.Error:
-			dst = e.Fail(dst, relay.StreamFailure(ev))
+			dst = e.Fail(dst, apierr.OfType(ev.ErrorType, ev.Text))
 		}
 	}
 	return dst
@@ -117,8 +118,8 @@ func (e *ResponseEncoder) Encode(dst []byte, evs []anthropic.Event) []byte {
 // overloaded or failing upstream is reported as server_error: Codex retries
 // that and then shows the message, whereas server_is_overloaded makes it
 // tell the user to pick another model.
-func (e *ResponseEncoder) Fail(dst []byte, f *relay.Failure) []byte {
-	if f.Code == relay.CodeOverloaded {
+func (e *ResponseEncoder) Fail(dst []byte, f *apierr.Failure) []byte {
+	if f.Code == apierr.CodeOverloaded {
 		g := *f
 		g.Code = "server_error"
 		f = &g

@@ -5,8 +5,9 @@
 // splitting, tool-call assembly, local limits and usage are worked out once,
 // for every format), and hands the translator's events to the front end's
 // [Encoder]: streamed with one flush per burst of upstream frames and
-// keep-alives while the upstream is silent, or collected for one JSON body.
-// It also classifies failures once ([Classify]) and publishes activity.
+// keep-alives while the upstream is silent ([stream.Writer]), or collected
+// for one JSON body. It also reports failures (classified by
+// [apierr.Classify]) and publishes activity.
 //
 // It knows no wire format: parsing requests and rendering events and errors
 // is the front ends' job.
@@ -16,17 +17,17 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/kirotray/kirotray/proxy/activity"
 	"github.com/kirotray/kirotray/proxy/anthropic"
+	"github.com/kirotray/kirotray/proxy/apierr"
 	"github.com/kirotray/kirotray/proxy/conv"
 	"github.com/kirotray/kirotray/proxy/kiro"
+	"github.com/kirotray/kirotray/proxy/stream"
 )
 
 // Defaults for Relay's zero fields.
@@ -150,7 +151,7 @@ func (rl *Relay) Acquire(ctx context.Context) (release func(), err error) {
 // holds the open stream and a translator made from opts (MessageID,
 // InputTokens and Window are filled in here); the front end must then call
 // Stream or Collect, which close it. A refusal that needs the request's
-// details (the prompt is too long) comes back as a *Failure.
+// details (the prompt is too long) comes back as an *apierr.Failure.
 func (rl *Relay) Send(ctx context.Context, c *Call, req *conv.Request, opts anthropic.TranslatorOptions) error {
 	est := conv.EstimateTokens(req)
 	window := rl.WindowOf(req.Model)
@@ -176,16 +177,13 @@ func (c *Call) close() {
 	_ = c.s.Close()
 }
 
-// flushDeferrer is implemented by streams that know whether another event is
-// already buffered (kiro.Stream).
-type flushDeferrer interface{ Ready() bool }
-
 // Stream answers with the encoder's stream: headers (contentType, status
 // 200) at once, then Begin, then the rendering of each upstream event,
 // flushed as soon as no further upstream event is already waiting, with a
-// keep-alive whenever the client has seen nothing for KeepAlive. An upstream
-// failure becomes the translator's error event, which the encoder renders;
-// the returned error then wraps it (see [Streamed]).
+// keep-alive whenever the client has seen nothing for KeepAlive (see
+// [stream.Writer]). An upstream failure becomes the translator's error
+// event, which the encoder renders; the returned error then wraps it (see
+// [Streamed]).
 func (rl *Relay) Stream(w http.ResponseWriter, c *Call, contentType string, enc Encoder) error {
 	defer c.close()
 	hdr := w.Header()
@@ -194,90 +192,25 @@ func (rl *Relay) Stream(w http.ResponseWriter, c *Call, contentType string, enc 
 	hdr.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	c.Commit(http.StatusOK)
-	rc := http.NewResponseController(w)
-	ready, _ := c.s.(flushDeferrer)
-
-	// mu serialises writes between this goroutine and the keep-alive timer.
-	var (
-		mu       sync.Mutex
-		buf      []byte
-		finished bool
-		writeErr error
-	)
-	write := func(b []byte, flush bool) error {
-		if _, err := w.Write(b); err != nil {
-			return fmt.Errorf("%w: write: %w", ErrClientGone, err)
-		}
-		if !flush {
-			return nil
-		}
-		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return fmt.Errorf("%w: flush: %w", ErrClientGone, err)
-		}
-		return nil
-	}
-	interval := rl.keepAlive()
-	var timer *time.Timer
-	timer = time.AfterFunc(interval, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if finished || writeErr != nil {
-			return
-		}
-		b := enc.KeepAlive(nil)
-		if len(b) == 0 {
-			return
-		}
-		if writeErr = write(b, true); writeErr != nil {
-			c.cancel() // the client is gone: unblock the upstream read
-			return
-		}
-		timer.Reset(interval)
-	})
-	defer func() {
-		mu.Lock()
-		finished = true
-		mu.Unlock()
-		timer.Stop()
-	}()
-	emit := func(render func([]byte) []byte, flush bool) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if writeErr != nil {
-			return writeErr
-		}
-		buf = render(buf[:0])
-		if len(buf) == 0 && !flush {
-			return nil
-		}
-		if writeErr = write(buf, flush); writeErr != nil {
-			return writeErr
-		}
-		if flush {
-			timer.Reset(interval) // only what the client sees counts as activity
-		}
-		return nil
-	}
+	buffered, _ := c.s.(stream.Buffered)
+	sw := stream.Start(w, stream.Config{Interval: rl.keepAlive(), KeepAlive: enc.KeepAlive, Cancel: c.cancel, Upstream: buffered})
+	defer sw.Stop()
 
 	out := make([]anthropic.Event, 0, 8)
-	if err := emit(func(b []byte) []byte { return enc.Encode(enc.Begin(b), c.t.Start(out[:0])) }, true); err != nil {
+	if err := sw.Emit(func(b []byte) []byte { return enc.Encode(enc.Begin(b), c.t.Start(out[:0])) }, true); err != nil {
 		return err
 	}
 	for {
 		evs, upErr, err := rl.next(c, out[:0])
 		if err != nil {
-			mu.Lock()
-			we := writeErr
-			mu.Unlock()
-			if we != nil {
+			if we := sw.Err(); we != nil {
 				return we
 			}
 			return err
 		}
 		out = evs
 		if len(out) > 0 {
-			flush := c.t.Done() || ready == nil || !ready.Ready()
-			if err := emit(func(b []byte) []byte { return enc.Encode(b, out) }, flush); err != nil {
+			if err := sw.Emit(func(b []byte) []byte { return enc.Encode(b, out) }, c.t.Done()); err != nil {
 				return err
 			}
 		}
@@ -300,7 +233,7 @@ func (rl *Relay) next(c *Call, out []anthropic.Event) (evs []anthropic.Event, up
 	case c.ctx.Err() != nil:
 		return nil, nil, c.ctx.Err()
 	}
-	f := Classify(err)
+	f := apierr.Classify(err)
 	return c.t.Abort(out, f.Type, f.Message), err, nil
 }
 
@@ -338,9 +271,6 @@ func (rl *Relay) Collect(c *Call, add func(evs []anthropic.Event)) error {
 	return nil
 }
 
-// ErrClientGone is wrapped by errors writing to a client that left.
-var ErrClientGone = errors.New("relay: client went away")
-
 // streamedError is an error already reported to the client inside a stream.
 type streamedError struct{ err error }
 
@@ -359,7 +289,7 @@ func Streamed(err error) bool {
 }
 
 // ErrorWriter writes f as the front end's error response (status and body).
-type ErrorWriter func(w http.ResponseWriter, f *Failure)
+type ErrorWriter func(w http.ResponseWriter, f *apierr.Failure)
 
 // Finish reports the outcome of a call: the error response if nothing was
 // sent yet (through writeErr), one log line, and request_finished.
@@ -373,15 +303,15 @@ func (rl *Relay) Finish(w http.ResponseWriter, r *http.Request, c *Call, err err
 	}
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrClientGone) || r.Context().Err() != nil:
+	case errors.Is(err, stream.ErrClientGone) || r.Context().Err() != nil:
 		ev.Error = "client closed the request"
 		log.DebugContext(r.Context(), "client left", "request_id", c.ID, "model", c.Model, "account", c.account)
 	case Streamed(err):
-		ev.Error = Classify(err).Message
+		ev.Error = apierr.Classify(err).Message
 		log.WarnContext(r.Context(), "stream failed", "request_id", c.ID, "api", c.API, "model", c.Model,
 			"account", c.account, "err", err)
 	default:
-		f := Classify(err)
+		f := apierr.Classify(err)
 		ev.Error = f.Message
 		if !c.committed {
 			ev.Status = f.Status

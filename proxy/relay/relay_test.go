@@ -19,44 +19,37 @@ import (
 
 	"github.com/kirotray/kirotray/proxy/activity"
 	"github.com/kirotray/kirotray/proxy/anthropic"
+	"github.com/kirotray/kirotray/proxy/apierr"
 	"github.com/kirotray/kirotray/proxy/conv"
 	"github.com/kirotray/kirotray/proxy/kiro"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// TestClassify checks the relay's own errors through apierr.Classify; the
+// kiro errors are covered in package apierr.
 func TestClassify(t *testing.T) {
 	tests := []struct {
-		err          error
-		status       int
-		typ, code    string
-		msgHas       string
-		retryAfterOK bool
+		err       error
+		status    int
+		typ, code string
+		msgHas    string
+		param     string
 	}{
-		{&http.MaxBytesError{Limit: 10}, 413, anthropic.RequestTooLarge, "", "limit is 10 bytes", false},
-		{Invalid("messages.0.role", "required"), 400, anthropic.InvalidRequestError, "", "messages.0.role: required", false},
-		{&kiro.UpstreamError{Status: 400, Reason: kiro.ReasonContentLength}, 400, anthropic.InvalidRequestError, CodeContextLength, "too long", false},
-		{&kiro.UpstreamError{Status: 400, Reason: kiro.ReasonInvalidModel}, 404, anthropic.NotFoundError, CodeModelNotFound, "model", false},
-		{&kiro.UpstreamError{Status: 402}, 429, anthropic.RateLimitError, CodeQuota, "quota", false},
-		{&kiro.UpstreamError{Status: 429, RetryAfter: time.Second}, 429, anthropic.RateLimitError, CodeRateLimit, "rate limited", true},
-		{&kiro.UpstreamError{Status: 400, Message: "Improperly formed request."}, 400, anthropic.InvalidRequestError, "", "Improperly formed", false},
-		{&kiro.UpstreamError{Status: 403}, 401, anthropic.AuthenticationError, "", "sign in again", false},
-		{&kiro.UpstreamError{Status: 0, Err: kiro.ErrIdleTimeout}, 503, anthropic.OverloadedError, CodeOverloaded, "overloaded", false},
-		{&kiro.UpstreamError{Status: 418}, 502, anthropic.APIError, "", "418", false},
-		{fmt.Errorf("send: %w", kiro.ErrNoAccount), 401, anthropic.AuthenticationError, "", "no usable Kiro account", false},
-		{context.DeadlineExceeded, 503, anthropic.OverloadedError, CodeOverloaded, "in time", false},
-		{&anthropic.StreamError{Type: anthropic.OverloadedError, Message: "busy"}, 503, anthropic.OverloadedError, CodeOverloaded, "busy", false},
-		{errors.New("boom"), 500, anthropic.APIError, "", "internal error", false},
-		{MarkStreamed(&kiro.UpstreamError{Status: 429}), 429, anthropic.RateLimitError, CodeRateLimit, "", false},
+		{Invalid("messages.0.role", "required"), 400, anthropic.InvalidRequestError, "", "messages.0.role: required", "messages.0.role"},
+		{fmt.Errorf("parse: %w", ErrInvalidRequest), 400, anthropic.InvalidRequestError, "", "invalid request", ""},
+		{&anthropic.StreamError{Type: anthropic.OverloadedError, Message: "busy"}, 503, anthropic.OverloadedError, apierr.CodeOverloaded, "busy", ""},
+		{MarkStreamed(&kiro.UpstreamError{Status: 429}), 429, anthropic.RateLimitError, apierr.CodeRateLimit, "", ""},
+		{&kiro.UpstreamError{Status: 418}, 502, anthropic.APIError, "", "418", ""},
 	}
 	for _, tt := range tests {
-		f := Classify(tt.err)
-		if f.Status != tt.status || f.Type != tt.typ || f.Code != tt.code || !strings.Contains(f.Message, tt.msgHas) || (f.RetryAfter > 0) != tt.retryAfterOK {
+		f := apierr.Classify(tt.err)
+		if f.Status != tt.status || f.Type != tt.typ || f.Code != tt.code || !strings.Contains(f.Message, tt.msgHas) || f.Param != tt.param {
 			t.Errorf("%v: %+v", tt.err, f)
 		}
 	}
-	f := Classify(sendError(&kiro.UpstreamError{Status: 400, Reason: kiro.ReasonContentLength}, 1000, 200_000))
-	if f.Tokens != 200_001 || f.Limit != 200_000 || f.Code != CodeContextLength {
+	f := apierr.Classify(sendError(&kiro.UpstreamError{Status: 400, Reason: kiro.ReasonContentLength}, 1000, 200_000))
+	if f.Tokens != 200_001 || f.Limit != 200_000 || f.Code != apierr.CodeContextLength {
 		t.Errorf("prompt too long: %+v", f)
 	}
 }
@@ -211,7 +204,7 @@ func serve(t *testing.T, rl *Relay, done chan<- error) string {
 		if err == nil {
 			err = rl.Stream(w, c, "text/plain", lines{})
 		}
-		rl.Finish(w, r, c, err, func(w http.ResponseWriter, f *Failure) { http.Error(w, f.Message, f.Status) })
+		rl.Finish(w, r, c, err, func(w http.ResponseWriter, f *apierr.Failure) { http.Error(w, f.Message, f.Status) })
 		done <- err
 	}))
 	t.Cleanup(srv.Close)
