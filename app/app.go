@@ -135,6 +135,13 @@ type App struct {
 	// restart keeps the proxy's lifetime the caller chose.
 	runCtx context.Context
 
+	// The hub's "state" envelopes, at most one per stateInterval (Watch
+	// stays exact): stateTimer runs while states may be pending, stateDirty
+	// says one is. Guarded by mu.
+	stateTimer *time.Timer
+	stateDirty bool
+	stateSent  AppState // the last state broadcast
+
 	acct      accountsHub
 	storeOnce sync.Once
 	store     *Store
@@ -241,8 +248,13 @@ func (a *App) update(f func(*AppState)) {
 	a.publishLocked()
 }
 
+// stateInterval spaces the hub's "state" envelopes: under load the state
+// changes with every finished request, and subscribers redraw a snapshot no
+// faster than people read it.
+const stateInterval = 100 * time.Millisecond
+
 func (a *App) publishLocked() {
-	a.hub.broadcast(Envelope{Type: "state", Data: a.st})
+	a.broadcastStateLocked()
 	for ch := range a.watchers {
 		// Only publishers send, and they hold a.mu: after draining a stale
 		// state there is room.
@@ -256,6 +268,46 @@ func (a *App) publishLocked() {
 			ch <- a.st
 		}
 	}
+}
+
+// broadcastStateLocked sends the state to the hub at most once per
+// stateInterval: a change after a quiet interval goes out at once and arms
+// a timer; changes while it runs are sent, the latest only, when it fires.
+// A timer that finds nothing new stops, so nothing runs at rest.
+func (a *App) broadcastStateLocked() {
+	if a.closed {
+		return
+	}
+	if a.stateTimer != nil {
+		a.stateDirty = true
+		return
+	}
+	a.sendStateLocked()
+	a.stateTimer = time.AfterFunc(stateInterval, a.stateTick)
+}
+
+// stateTick ends a stateInterval: it sends the pending state, if any, and
+// runs again, or stops.
+func (a *App) stateTick() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed || !a.stateDirty {
+		a.stateTimer = nil
+		return
+	}
+	a.stateDirty = false
+	a.sendStateLocked()
+	a.stateTimer.Reset(stateInterval)
+}
+
+// sendStateLocked broadcasts the state unless it is the one last sent. It
+// runs under a.mu so that envelopes leave in the order of the changes.
+func (a *App) sendStateLocked() {
+	if a.st == a.stateSent {
+		return
+	}
+	a.stateSent = a.st
+	a.hub.broadcast(Envelope{Type: "state", Data: a.st})
 }
 
 // rollDayLocked resets RequestsToday after midnight.
@@ -303,6 +355,10 @@ func (a *App) Close() {
 		close(a.done)
 	}
 	a.closed = true
+	if a.stateTimer != nil {
+		a.stateTimer.Stop() // a tick already under way finds a.closed
+		a.stateTimer = nil
+	}
 	for ch := range a.watchers {
 		delete(a.watchers, ch)
 		close(ch)

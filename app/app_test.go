@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -331,4 +332,130 @@ func TestHubSubscribe(t *testing.T) {
 			t.Fatal("subscribe after close must return a closed channel")
 		}
 	})
+}
+
+// sentState is the part of a "state" envelope the tests read.
+type sentState struct {
+	RequestsToday int    `json:"requestsToday"`
+	LastError     string `json:"lastError"`
+}
+
+// stateEnvelopes reads the "state" envelopes of events for d, or until it
+// has n of them (n > 0).
+func stateEnvelopes(t *testing.T, events <-chan Envelope, d time.Duration, n int) []sentState {
+	t.Helper()
+	var got []sentState
+	timeout := time.After(d)
+	for {
+		select {
+		case env, ok := <-events:
+			if !ok {
+				return got
+			}
+			if env.Type != "state" {
+				continue
+			}
+			var st sentState
+			raw, _ := env.Data.(json.RawMessage)
+			if err := json.Unmarshal(raw, &st); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, st)
+			if len(got) == n {
+				return got
+			}
+		case <-timeout:
+			return got
+		}
+	}
+}
+
+func TestStateBroadcastsCoalesce(t *testing.T) {
+	a := newTestApp(t, Config{APIKey: "kt-test"})
+	events, unsubscribe := a.Hub().Subscribe()
+	defer unsubscribe()
+	w := a.Watch(t.Context())
+	next(t, w)
+
+	// A burst of 1000 state changes, as 1000 finished requests make (the
+	// sink's path without its request events, which would overflow the
+	// subscriber): Watch sees every change (latest wins), the hub a few
+	// snapshots, the last of them the final state.
+	start := time.Now()
+	for range 1000 {
+		a.update(func(s *AppState) {
+			a.rollDayLocked()
+			s.RequestsToday++
+		})
+	}
+	burst := time.Since(start)
+	if st := next(t, w); st.RequestsToday != 1000 {
+		t.Fatalf("Watch: %+v", st)
+	}
+	var got []sentState
+	for len(got) == 0 || got[len(got)-1].RequestsToday != 1000 {
+		more := stateEnvelopes(t, events, 10*time.Second, 1)
+		if len(more) == 0 {
+			t.Fatalf("state envelopes %+v: the last must be the final state", got)
+		}
+		got = append(got, more...)
+	}
+	if more := stateEnvelopes(t, events, 3*stateInterval, 0); len(more) > 0 {
+		t.Fatalf("state envelopes after the final state: %+v", more)
+	}
+	// One at once, then at most one per interval while the burst lasts.
+	if limit := 2 + int(burst/stateInterval); len(got) > limit {
+		t.Fatalf("%d state envelopes for 1000 changes in %v, want at most %d", len(got), burst, limit)
+	}
+	t.Logf("%d state envelopes for 1000 changes in %v", len(got), burst)
+
+	// The timer stops when nothing changes; a change after a quiet
+	// interval goes out at once.
+	timerStopped := func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.stateTimer == nil
+	}
+	eventually(t, "the state timer to stop", timerStopped)
+	a.update(func(s *AppState) { s.LastError = "x" })
+	a.mu.Lock()
+	sent := a.stateSent.LastError
+	a.mu.Unlock()
+	if sent != "x" {
+		t.Fatal("a change after a quiet interval waited for the timer")
+	}
+	if got := stateEnvelopes(t, events, 10*time.Second, 1); len(got) != 1 || got[0].LastError != "x" {
+		t.Fatalf("after a quiet interval: %+v", got)
+	}
+	eventually(t, "the state timer to stop", timerStopped)
+	// An update that changes nothing sends nothing.
+	a.update(func(*AppState) {})
+	if got := stateEnvelopes(t, events, 2*stateInterval, 0); len(got) != 0 {
+		t.Fatalf("an unchanged state was sent again: %+v", got)
+	}
+}
+
+func TestCloseStopsStateTimer(t *testing.T) {
+	a := newTestApp(t, Config{APIKey: "kt-test"})
+	_, unsubscribe := a.Hub().Subscribe()
+	defer unsubscribe()
+	for i := range 3 {
+		a.update(func(s *AppState) { s.RequestsToday = i + 1 })
+	}
+	a.mu.Lock()
+	armed := a.stateTimer != nil
+	a.mu.Unlock()
+	if !armed {
+		t.Fatal("no state timer after a burst")
+	}
+	a.Close()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stateTimer != nil {
+		t.Fatal("the state timer outlives Close")
+	}
+	a.broadcastStateLocked() // after Close: arms nothing
+	if a.stateTimer != nil {
+		t.Fatal("a state timer armed after Close")
+	}
 }

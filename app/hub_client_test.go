@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -824,5 +825,35 @@ func TestHubBroadcast(t *testing.T) {
 		if raw, ok := env.Data.(json.RawMessage); env.Type != w.typ || !ok || string(raw) != w.data {
 			t.Fatalf("got %s %#v, want %s %s", env.Type, env.Data, w.typ, w.data)
 		}
+	}
+}
+
+func TestDecodeEvent(t *testing.T) {
+	ev := activity.Request{Kind: activity.RequestFinished, ID: "msg_1", Model: "m", Status: 200, OutputTokens: 7, Latency: time.Second}
+	msg, err := json.Marshal(Envelope{Type: "request", Data: ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range [][]byte{
+		msg,
+		[]byte(`{"data":` + string(msg[len(requestPrefix):len(msg)-1]) + `,"type":"request"}`), // other order: the long way
+		[]byte(`{"type":"request","data":{"id":"msg_1"} ,"extra":{"x":1}}`),                    // shortcut fails: the long way
+	} {
+		env, ok := decodeEvent(m)
+		want, wantOK := decodeEnvelope(m)
+		if ok != wantOK || !reflect.DeepEqual(env, want) {
+			t.Errorf("%s: decodeEvent %+v %v, decodeEnvelope %+v %v", m, env, ok, want, wantOK)
+		}
+	}
+	if env, ok := decodeEvent(msg); !ok || env.Data.(activity.Request) != ev {
+		t.Errorf("got %+v", env)
+	}
+	for _, m := range []string{`{"type":"request","data":}`, `{"type":"request","data":`, `not json`} {
+		if _, ok := decodeEvent([]byte(m)); ok {
+			t.Errorf("%s decoded", m)
+		}
+	}
+	if env, ok := decodeEvent([]byte(`{"type":"state","data":{"proxy":"running"}}`)); !ok || env.Type != "state" {
+		t.Errorf("state: %+v", env)
 	}
 }

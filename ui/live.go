@@ -30,8 +30,11 @@ const (
 // (app.StreamEvents, the /ws client). Events are queued and applied in one
 // batch at most every coalesceDelay, by a timer armed on the first event of
 // a burst: a 256-stream load redraws the table ten times a second, and
-// nothing runs when nothing happens. Selecting a row shows that request's
-// metadata below the table (events carry no secrets and no content).
+// nothing runs when nothing happens. The proxy's state (App.Watch, which
+// under load changes with every finished request) takes the same batches,
+// latest only, so the window repaints once per batch for both. Selecting a
+// row shows that request's metadata below the table (events carry no
+// secrets and no content).
 type live struct {
 	table   *widget.Table
 	summary *widget.Label
@@ -46,10 +49,14 @@ type live struct {
 	// alive reports whether the UI still runs; a batch due after it has
 	// stopped is dropped.
 	alive func() bool
+	// onState shows a state in the rest of the window and the tray (Run
+	// sets it); UI goroutine. Nil: the Live tab only.
+	onState func(app.AppState)
 
-	mu      sync.Mutex
-	pending []liveItem
-	armed   bool
+	mu           sync.Mutex
+	pending      []liveItem
+	pendingState *app.AppState // the latest state not yet shown
+	armed        bool
 
 	// UI goroutine only.
 	rows     []*liveRow // oldest first; the table shows them newest first
@@ -355,25 +362,52 @@ func (l *live) queue(it liveItem) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.pending = append(l.pending, it)
+	l.armLocked()
+}
+
+// queueState queues a state (from App.Watch) for the next batch, where it
+// replaces any state queued before; safe from any goroutine, never blocks.
+func (l *live) queueState(st app.AppState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pendingState = &st
+	l.armLocked()
+}
+
+func (l *live) armLocked() {
 	if !l.armed {
 		l.armed = true
 		l.arm(l.flush)
 	}
 }
 
-// flush hands the queued events to the UI goroutine.
+// flush hands the queued events and state to the UI goroutine.
 func (l *live) flush() {
 	l.mu.Lock()
-	batch := l.pending
-	l.pending, l.armed = nil, false
+	batch, st := l.pending, l.pendingState
+	l.pending, l.pendingState, l.armed = nil, nil, false
 	l.mu.Unlock()
-	if len(batch) > 0 {
+	if len(batch) > 0 || st != nil {
 		fyne.Do(func() {
-			if l.alive() {
+			if !l.alive() {
+				return
+			}
+			if st != nil {
+				l.showState(*st)
+			}
+			if len(batch) > 0 {
 				l.apply(batch)
 			}
 		})
 	}
+}
+
+// showState shows a state from App.Watch; UI goroutine only.
+func (l *live) showState(st app.AppState) {
+	if l.onState != nil {
+		l.onState(st)
+	}
+	l.setProxy(st.Proxy)
 }
 
 // apply merges a batch into the rows and redraws once; UI goroutine only.
@@ -431,21 +465,18 @@ func (l *live) setConn(st app.ConnectionStatus) {
 
 // showSummary writes the line above the table.
 func (l *live) showSummary() {
-	l.summary.Importance = widget.LowImportance
 	switch {
 	case l.conn == connDown && l.connErr != "":
-		l.summary.Importance = widget.DangerImportance
-		l.summary.SetText(fmt.Sprintf(tr("Reconnecting to the proxy… (%s)"), connError(l.connErr)))
+		l.setSummary(widget.DangerImportance, fmt.Sprintf(tr("Reconnecting to the proxy… (%s)"), connError(l.connErr)))
 		return
 	case l.conn == connDown && (l.proxy == app.Stopped || l.proxy == app.Failed):
-		l.summary.SetText(tr("The proxy is not running. Requests appear here while it runs."))
+		l.setSummary(widget.LowImportance, tr("The proxy is not running. Requests appear here while it runs."))
 		return
 	case l.conn == connDown:
-		l.summary.Importance = widget.WarningImportance
-		l.summary.SetText(tr("Reconnecting to the proxy…"))
+		l.setSummary(widget.WarningImportance, tr("Reconnecting to the proxy…"))
 		return
 	case len(l.rows) == 0:
-		l.summary.SetText(tr("No requests yet. They appear here as clients use the proxy."))
+		l.setSummary(widget.LowImportance, tr("No requests yet. They appear here as clients use the proxy."))
 		return
 	}
 	inFlight := 0
@@ -455,10 +486,19 @@ func (l *live) showSummary() {
 		}
 	}
 	if len(l.rows) == 1 {
-		l.summary.SetText(fmt.Sprintf(tr("1 request shown, %d in flight"), inFlight))
+		l.setSummary(widget.LowImportance, fmt.Sprintf(tr("1 request shown, %d in flight"), inFlight))
 		return
 	}
-	l.summary.SetText(fmt.Sprintf(tr("%d requests shown, %d in flight"), len(l.rows), inFlight))
+	l.setSummary(widget.LowImportance, fmt.Sprintf(tr("%d requests shown, %d in flight"), len(l.rows), inFlight))
+}
+
+// setSummary refreshes the summary line only if it changes.
+func (l *live) setSummary(imp widget.Importance, text string) {
+	if l.summary.Text == text && l.summary.Importance == imp {
+		return
+	}
+	l.summary.Importance = imp
+	l.summary.SetText(text)
 }
 
 // connError words the stream client's known errors in the window's language.

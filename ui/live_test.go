@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -288,5 +289,42 @@ func TestLiveFollowsTheStream(t *testing.T) {
 	fyne.DoAndWait(func() { n, model, summary = len(l.rows), l.row(0).ev.Model, l.summary.Text })
 	if n != 1 || model != "claude-opus-4-1" || summary != "1 request shown, 1 in flight" {
 		t.Fatalf("%d rows, model %q, summary %q", n, model, summary)
+	}
+}
+
+// TestLiveBatchesStates: states from App.Watch (one per finished request
+// under load) join the event batches, the latest only, so the window
+// redraws them with the table, at most once per batch.
+func TestLiveBatchesStates(t *testing.T) {
+	l, clock, _ := newTestLive(t)
+	var shown []app.AppState
+	l.onState = func(st app.AppState) { shown = append(shown, st) }
+	for i := range 100 {
+		l.queueState(app.AppState{Proxy: app.Running, RequestsToday: i + 1})
+		l.receive(activity.Request{Kind: activity.RequestFinished, ID: fmt.Sprint("r", i), Time: t0, Status: 200})
+	}
+	if len(clock.fns) != 1 {
+		t.Fatalf("a burst armed %d timers, want 1", len(clock.fns))
+	}
+	if len(shown) != 0 {
+		t.Fatal("a state was shown before the timer fired")
+	}
+	clock.fire()
+	if len(shown) != 1 || shown[0].RequestsToday != 100 {
+		t.Fatalf("shown %+v, want the latest state once", shown)
+	}
+	if len(l.rows) != 100 || l.proxy != app.Running {
+		t.Fatalf("%d rows, proxy %v", len(l.rows), l.proxy)
+	}
+
+	// A state alone is a batch too, and nothing is armed after it.
+	l.queueState(app.AppState{Proxy: app.Stopped, RequestsToday: 100})
+	clock.fire()
+	if len(shown) != 2 || shown[1].Proxy != app.Stopped || l.proxy != app.Stopped {
+		t.Fatalf("shown %+v, proxy %v", shown, l.proxy)
+	}
+	clock.fire()
+	if len(shown) != 2 || len(clock.fns) != 0 {
+		t.Fatalf("an empty batch showed a state (%d) or armed a timer (%d)", len(shown), len(clock.fns))
 	}
 }

@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"math"
+	"strconv"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -58,6 +59,7 @@ type quotaRow struct {
 	name    *widget.Label
 	bar     *widget.ProgressBar
 	caption *widget.Label // plan, reset date, state
+	barText string        // what bar's TextFormatter returns
 }
 
 // clientRow is one coding CLI's Configure and Undo buttons.
@@ -132,30 +134,31 @@ func fieldName(s string) *widget.Label {
 	return widget.NewLabelWithStyle(s, fyne.TextAlignTrailing, fyne.TextStyle{Bold: true})
 }
 
-// apply shows st; call it on the UI goroutine.
+// apply shows st; call it on the UI goroutine. Only the widgets whose
+// content changes are refreshed: under load st differs from the last one
+// by the count of requests alone.
 func (o *overview) apply(st app.AppState) {
 	o.st = st
-	o.icon.Resource = trayIcon(st.Proxy, isDark())
-	o.icon.Refresh()
-	o.status.SetText(proxyHeadline(st))
-	o.detail.SetText(detailLine(st))
+	if icon := trayIcon(st.Proxy, isDark()); o.icon.Resource != icon {
+		o.icon.Resource = icon
+		o.icon.Refresh()
+	}
+	setText(o.status, proxyHeadline(st))
+	setText(o.detail, detailLine(st))
 	switch st.Proxy {
 	case app.Running:
-		o.toggle.SetText(tr("Stop proxy"))
-		o.toggle.SetIcon(theme.MediaStopIcon())
-		o.toggle.Importance = widget.MediumImportance
+		setButton(o.toggle, tr("Stop proxy"), theme.MediaStopIcon(), widget.MediumImportance)
 		o.toggle.Enable()
 	case app.Starting, app.Stopping:
 		o.toggle.Disable()
 	default:
-		o.toggle.SetText(tr("Start proxy"))
-		o.toggle.SetIcon(theme.MediaPlayIcon())
-		o.toggle.Importance = widget.HighImportance
+		setButton(o.toggle, tr("Start proxy"), theme.MediaPlayIcon(), widget.HighImportance)
 		o.toggle.Enable()
 	}
-	o.toggle.Refresh()
 	if st.SuggestedListen != "" && st.Proxy == app.Failed {
-		o.suggest.SetText(fmt.Sprintf(tr("Use %s"), st.SuggestedListen))
+		if text := fmt.Sprintf(tr("Use %s"), st.SuggestedListen); o.suggest.Text != text {
+			o.suggest.SetText(text)
+		}
 		o.suggest.Show()
 	} else {
 		o.suggest.Hide()
@@ -165,14 +168,39 @@ func (o *overview) apply(st app.AppState) {
 	} else {
 		o.checkQuota.Disable() // only the running proxy reads quotas
 	}
-	o.baseURL.SetText(st.BaseURL)
-	o.requests.SetText(fmt.Sprint(st.RequestsToday))
+	setText(o.baseURL, st.BaseURL)
+	setText(o.requests, strconv.Itoa(st.RequestsToday))
 	if st.LastError == "" {
-		o.lastError.SetText(tr("none"))
+		setText(o.lastError, tr("none"))
 	} else {
-		o.lastError.SetText(st.LastError)
+		setText(o.lastError, st.LastError)
 	}
 	o.showDemo()
+}
+
+// setText sets a label's text unless it shows it already: every SetText
+// lays the text out again and repaints the window.
+func setText(l *widget.Label, s string) {
+	if l.Text != s {
+		l.SetText(s)
+	}
+}
+
+// setButton gives b a text, icon and importance, refreshing it only if one
+// of them changes.
+func setButton(b *widget.Button, text string, icon fyne.Resource, imp widget.Importance) {
+	if b.Text == text && b.Importance == imp && sameResource(b.Icon, icon) {
+		return
+	}
+	b.Text, b.Icon, b.Importance = text, icon, imp
+	b.Refresh()
+}
+
+func sameResource(a, b fyne.Resource) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a == b || a.Name() == b.Name()
 }
 
 // proxyHeadline is the Overview's title line.
@@ -242,12 +270,12 @@ func demoState(st app.AppState, accounts []app.AccountView) demoCase {
 func (o *overview) showDemo() {
 	switch demoState(o.st, o.c.accountList) {
 	case demoNoLogin:
-		o.demoText.SetText(tr("No Kiro account yet: the proxy answers with simulated replies. Sign in to use your Kiro plan."))
+		setText(o.demoText, tr("No Kiro account yet: the proxy answers with simulated replies. Sign in to use your Kiro plan."))
 		o.demoSignIn.Show()
 		o.restart.Hide()
 		o.demo.Show()
 	case demoRestart:
-		o.demoText.SetText(tr("You have a Kiro account now. Restart the proxy to use it instead of the simulated replies."))
+		setText(o.demoText, tr("You have a Kiro account now. Restart the proxy to use it instead of the simulated replies."))
 		o.demoSignIn.Hide()
 		o.restart.Show()
 		o.demo.Show()
@@ -258,6 +286,16 @@ func (o *overview) showDemo() {
 
 // applyAccounts shows each account's quota; call it on the UI goroutine.
 func (o *overview) applyAccounts(views []app.AccountView) {
+	if o.sameAccounts(views) {
+		// The same accounts in the same order, as when only the counts of
+		// requests changed (about once a second under load): update the
+		// rows in place rather than building new widgets.
+		for i, v := range views {
+			o.quotaRows[i].update(v)
+		}
+		o.showDemo()
+		return
+	}
 	o.quotaRows = o.quotaRows[:0]
 	var objs []fyne.CanvasObject
 	for _, v := range views {
@@ -275,6 +313,30 @@ func (o *overview) applyAccounts(views []app.AccountView) {
 	o.showDemo()
 }
 
+// sameAccounts reports whether the quota rows are those of views' accounts.
+func (o *overview) sameAccounts(views []app.AccountView) bool {
+	if len(views) == 0 || len(views) != len(o.quotaRows) {
+		return false
+	}
+	for i, v := range views {
+		if o.quotaRows[i].name.Text != v.Name {
+			return false
+		}
+	}
+	return true
+}
+
+// update shows v in the row, refreshing only what changed.
+func (r *quotaRow) update(v app.AccountView) {
+	setText(r.caption, quotaCaption(v))
+	text, value := quotaBarText(v), max(v.Remaining(), 0)
+	if r.barText != text || r.bar.Value != value {
+		r.barText = text
+		r.bar.TextFormatter = func() string { return text }
+		r.bar.SetValue(value)
+	}
+}
+
 func newQuotaRow(v app.AccountView) *quotaRow {
 	r := &quotaRow{
 		name:    widget.NewLabelWithStyle(v.Name, fyne.TextAlignTrailing, fyne.TextStyle{Bold: true}),
@@ -282,6 +344,7 @@ func newQuotaRow(v app.AccountView) *quotaRow {
 		caption: &widget.Label{Text: quotaCaption(v), Importance: widget.LowImportance, Wrapping: fyne.TextWrapWord},
 	}
 	text := quotaBarText(v)
+	r.barText = text
 	r.bar.TextFormatter = func() string { return text }
 	if p := v.Remaining(); p > 0 {
 		r.bar.Value = p

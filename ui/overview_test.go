@@ -3,10 +3,13 @@ package ui
 import (
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
 
 	"github.com/kirotray/kirotray/app"
 )
@@ -257,5 +260,96 @@ func TestTrayConfiguresClaudeCode(t *testing.T) {
 	}
 	if s := texts(top(t, w)); !strings.Contains(s, "Configure Claude Code?") {
 		t.Fatalf("dialog %q", s)
+	}
+}
+
+// TestOverviewApplyTransitions: apply refreshes only what changed, so every
+// transition must still reach each widget, and a count-only change must
+// leave the rest as it was.
+func TestOverviewApplyTransitions(t *testing.T) {
+	test.NewTempApp(t)
+	c, w, _ := newWinController(t, newCore(t, app.Config{}))
+	o := newOverview(c)
+	w.SetContent(o.content)
+	running := app.AppState{Proxy: app.Running, BaseURL: "http://127.0.0.1:8317", Upstream: "kiro"}
+	steps := []struct {
+		st                      app.AppState
+		status, toggle, suggest string
+		disabled                bool
+	}{
+		{running, "Proxy running on 127.0.0.1:8317", "Stop proxy", "", false},
+		{app.AppState{Proxy: app.Stopping, BaseURL: running.BaseURL, Upstream: "kiro"}, "Proxy stopping", "Stop proxy", "", true},
+		{app.AppState{Proxy: app.Stopped, BaseURL: running.BaseURL, Upstream: "kiro"}, "Proxy stopped", "Start proxy", "", false},
+		{app.AppState{Proxy: app.Failed, BaseURL: running.BaseURL, Message: "busy", SuggestedListen: "127.0.0.1:8318"}, "Proxy error", "Start proxy", "Use 127.0.0.1:8318", false},
+		{app.AppState{Proxy: app.Starting, BaseURL: running.BaseURL}, "Proxy starting", "Start proxy", "", true},
+		{running, "Proxy running on 127.0.0.1:8317", "Stop proxy", "", false},
+	}
+	for i, s := range steps {
+		o.apply(s.st)
+		suggest := ""
+		if o.suggest.Visible() {
+			suggest = o.suggest.Text
+		}
+		if o.status.Text != s.status || o.toggle.Text != s.toggle || suggest != s.suggest || o.toggle.Disabled() != s.disabled {
+			t.Errorf("step %d (%v): status %q, toggle %q (disabled %v), suggest %q", i, s.st.Proxy, o.status.Text, o.toggle.Text, o.toggle.Disabled(), suggest)
+		}
+		if want := trayIcon(s.st.Proxy, isDark()); o.icon.Resource != want {
+			t.Errorf("step %d: icon %s, want %s", i, o.icon.Resource.Name(), want.Name())
+		}
+	}
+	if o.toggle.Icon.Name() != theme.MediaStopIcon().Name() || o.toggle.Importance != widget.MediumImportance {
+		t.Errorf("running toggle: icon %s, importance %v", o.toggle.Icon.Name(), o.toggle.Importance)
+	}
+	for i := range 50 {
+		st := running
+		st.RequestsToday = i + 1
+		o.apply(st)
+	}
+	if o.requests.Text != "50" || o.lastError.Text != "none" || o.status.Text != "Proxy running on 127.0.0.1:8317" {
+		t.Fatalf("after a burst: requests %q, last error %q, status %q", o.requests.Text, o.lastError.Text, o.status.Text)
+	}
+	st := running
+	st.LastError = "12:00:00 m: 429 slow down"
+	o.apply(st)
+	if o.lastError.Text != st.LastError || o.requests.Text != "0" {
+		t.Fatalf("last error %q, requests %q", o.lastError.Text, o.requests.Text)
+	}
+}
+
+// TestOverviewQuotaRowsInPlace: a new list of the same accounts (new
+// request counts, about once a second under load) updates the rows it
+// has; a different list builds new ones.
+func TestOverviewQuotaRowsInPlace(t *testing.T) {
+	test.NewTempApp(t)
+	c, w, _ := newWinController(t, newCore(t, app.Config{}))
+	o := newOverview(c)
+	w.SetContent(o.content)
+	accounts := testAccounts()
+	o.applyAccounts(accounts)
+	rows := slices.Clone(o.quotaRows)
+
+	again := testAccounts()
+	again[0].RequestsToday = 3
+	again[0].Quota.RemainingPercent = 40
+	again[3].Quota = &app.Quota{Remaining: 5, Limit: 50, RemainingPercent: 10}
+	o.applyAccounts(again)
+	if !slices.Equal(rows, o.quotaRows) {
+		t.Fatal("the same accounts built new rows")
+	}
+	r := o.quotaRows[0]
+	if r.caption.Text != "KIRO PRO: 620 of 1000 left, resets Dec 1. Requests today: 3." || r.bar.TextFormatter() != "40% left" || r.bar.Value != 40 {
+		t.Errorf("row 0: %q %q %v", r.caption.Text, r.bar.TextFormatter(), r.bar.Value)
+	}
+	if r := o.quotaRows[3]; r.bar.TextFormatter() != "10% left" || r.bar.Value != 10 || r.caption.Text != "5 of 50 left." {
+		t.Errorf("row 3: %q %q %v", r.caption.Text, r.bar.TextFormatter(), r.bar.Value)
+	}
+
+	o.applyAccounts(again[:2])
+	if len(o.quotaRows) != 2 || o.quotaRows[0] == rows[0] {
+		t.Fatalf("a shorter list kept %d rows (reused: %v)", len(o.quotaRows), o.quotaRows[0] == rows[0])
+	}
+	o.applyAccounts(nil)
+	if len(o.quotaRows) != 0 || !o.quotaNone.Visible() {
+		t.Fatalf("no accounts: %d rows", len(o.quotaRows))
 	}
 }

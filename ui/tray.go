@@ -202,6 +202,7 @@ type tray struct {
 	st       app.AppState
 	accounts []app.AccountView
 	shown    string // what the tray shows (menu, icon, tooltip), to skip no-op redraws
+	lang     string // the language of shown
 }
 
 func newTray(desk desktop.App, act actions, dark bool) *tray {
@@ -211,8 +212,17 @@ func newTray(desk desktop.App, act actions, dark bool) *tray {
 // apply redraws the tray for st; applyAccounts for a new account list.
 // Call them on the UI goroutine.
 func (t *tray) apply(st app.AppState) {
+	same := t.shown != "" && t.lang == currentLanguage() && trayState(st) == trayState(t.st)
 	t.st = st
-	t.redraw()
+	if !same {
+		t.redraw()
+	}
+}
+
+// trayState is the part of st the tray shows: a state that differs only in
+// the rest (the count of requests, the last error) needs no redraw.
+func trayState(st app.AppState) app.AppState {
+	return app.AppState{Proxy: st.Proxy, Message: st.Message, BaseURL: st.BaseURL, Upstream: st.Upstream}
 }
 
 func (t *tray) applyAccounts(accounts []app.AccountView) {
@@ -233,6 +243,7 @@ func (t *tray) redraw() {
 		fmt.Fprintf(&b, "%s|%v|%v\n", it.Label, it.Disabled, it.IsSeparator)
 	}
 	fmt.Fprintf(&b, "%s|%s", icon.Name(), tip)
+	t.lang = currentLanguage()
 	if b.String() == t.shown {
 		return
 	}

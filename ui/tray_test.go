@@ -269,3 +269,18 @@ func TestTrayApplyAccounts(t *testing.T) {
 		t.Fatalf("%d rebuilds, items %q", d.menus, labels(d.menu.Items))
 	}
 }
+
+// TestTrayApplyRedrawsOnLanguageChange: the same state in another language
+// is a new menu.
+func TestTrayApplyRedrawsOnLanguageChange(t *testing.T) {
+	defer setLanguage("en")
+	d := &fakeDesk{}
+	tr := newTray(d, actions{}, false)
+	st := app.AppState{Proxy: app.Running, BaseURL: "http://127.0.0.1:8317"}
+	tr.apply(st)
+	setLanguage("zh")
+	tr.apply(st)
+	if d.menus != 2 || d.menu.Items[1].Label != zhStrings["Stop proxy"] {
+		t.Fatalf("%d rebuilds, toggle %q", d.menus, d.menu.Items[1].Label)
+	}
+}

@@ -94,6 +94,14 @@ func Run(core *app.App, opts Options) error {
 		}
 	}
 
+	live := view.live // kept across relabels
+	live.alive = func() bool { return ctx.Err() == nil }
+	live.onState = func(st app.AppState) { // UI goroutine, in the Live tab's batches
+		view.overview.apply(st)
+		if tr != nil {
+			tr.apply(st)
+		}
+	}
 	wake := make(chan struct{}, 1) // the event stream reconnects at once when the proxy runs
 	go func() {
 		running := false
@@ -105,20 +113,12 @@ func Run(core *app.App, opts Options) error {
 				}
 			}
 			running = st.Proxy == app.Running
-			fyne.DoAndWait(func() { // waiting lets states that pile up meanwhile coalesce
-				if ctx.Err() != nil {
-					return // the UI has stopped: Fyne would run this off its goroutine
-				}
-				view.overview.apply(st)
-				view.live.setProxy(st.Proxy)
-				if tr != nil {
-					tr.apply(st)
-				}
-			})
+			// Under load the state changes with every finished request:
+			// the window shows it with the Live tab's next batch (at most
+			// ten a second), so both repaint together.
+			live.queueState(st)
 		}
 	}()
-	live := view.live // kept across relabels
-	live.alive = func() bool { return ctx.Err() == nil }
 	go live.follow(ctx, app.StreamEvents(ctx, app.EventsOptions{
 		BaseURL: func() string { return core.State().BaseURL },
 		Key:     core.APIKey,
