@@ -21,7 +21,7 @@ fi
 BIN=$(realpath "$BIN")
 SHOT=${SCREENSHOT:-$WORK/screenshot.png}
 SHOT=$(realpath -m "$SHOT")
-PORT=${PORT:-$((20000 + RANDOM % 20000))}
+PORT=${PORT:-$("$(dirname "$0")/free-port.sh")}
 
 mkdir -p "$WORK/home"
 export HOME="$WORK/home" XDG_CONFIG_HOME="$WORK/home/.config" LANGUAGE=en
