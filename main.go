@@ -36,6 +36,7 @@ Usage:
   kirotray env             print shell exports for Claude Code and OpenAI clients
   kirotray accounts …      your Kiro accounts: list, login, import-ide, import, remove, …
                            (run "kirotray accounts help")
+  kirotray setup CLIENT    point claude-code or codex at the proxy (--undo reverts it)
   kirotray version         print the version
   kirotray demo-upstream   run the simulated Kiro backend alone, to try sign-in offline
 
@@ -65,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = printEnv(args, stdout)
 	case "accounts":
 		err = accountsCommand(args, stdout, stderr)
+	case "setup":
+		err = setup(args, os.Stdin, stdout, stderr)
 	case "demo-upstream":
 		err = demoUpstreamCommand(args, stdout, stderr)
 	case "help", "-h", "--help":

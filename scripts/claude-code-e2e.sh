@@ -134,6 +134,22 @@ if grep -q 'msg="request failed"\|msg="stream failed"' "$WORK/serve.log"; then
 	fail "the proxy failed a request"
 fi
 
+# Configured by kirotray alone: `kirotray setup claude-code` writes
+# ~/.claude/settings.json (env) and ~/.claude.json (onboarding, the key
+# approved); Claude Code then runs with no ANTHROPIC_* variable at all.
+step "configured by kirotray setup claude-code (no environment variables)"
+mkdir -p "$WORK/setup-home" "$WORK/setup-project"
+HOME="$WORK/setup-home" XDG_CONFIG_HOME="$WORK/setup-home/.config" KIROTRAY_LISTEN="${BASE#http://}" KIROTRAY_API_KEY="$KEY" \
+	"$WORK/kirotray" setup claude-code --yes >"$WORK/setup.log" 2>&1 || { cat "$WORK/setup.log"; fail "kirotray setup claude-code"; }
+grep -q '"ANTHROPIC_BASE_URL": "'"$BASE"'"' "$WORK/setup-home/.claude/settings.json" || fail "setup: settings.json lacks the base URL"
+out=$(cd "$WORK/setup-project" && env -i PATH="$PATH" HOME="$WORK/setup-home" TERM=dumb \
+	DISABLE_AUTOUPDATER=1 DISABLE_TELEMETRY=1 DISABLE_ERROR_REPORTING=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 \
+	$TIMEOUT "$CLAUDE" -p "hello from a configured claude" </dev/null) || fail "configured claude exited with $?"
+check "configured by setup" "$out" "You said: “hello from a configured claude”"
+HOME="$WORK/setup-home" XDG_CONFIG_HOME="$WORK/setup-home/.config" "$WORK/kirotray" setup claude-code --undo >>"$WORK/setup.log" 2>&1 ||
+	{ cat "$WORK/setup.log"; fail "kirotray setup claude-code --undo"; }
+[ ! -e "$WORK/setup-home/.claude/settings.json" ] || fail "setup --undo left settings.json"
+
 # 5. A long session: turns of ~110 KB each until the conversation is over
 # the upstream's input limit (600 KB). kirotray answers "prompt is too long:
 # N tokens > M maximum"; Claude Code compacts and the session goes on.
@@ -167,4 +183,4 @@ fi
 kill "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null || true
 SERVE_PID=""
-echo "PASS: Claude Code $("$CLAUDE" --version 2>/dev/null | head -n 1) — plain prompt, Bash round trip, resumed conversation, long session compacted after $turns turns"
+echo "PASS: Claude Code $("$CLAUDE" --version 2>/dev/null | head -n 1) — plain prompt, Bash round trip, resumed conversation, configured by kirotray setup (and undone), long session compacted after $turns turns"

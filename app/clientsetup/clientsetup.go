@@ -11,11 +11,13 @@
 package clientsetup
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -321,10 +323,60 @@ func prepareClaudeCode(o *Options) (*prepared, error) {
 	} else if changed {
 		edits = append(edits, "set hasCompletedOnboarding = true (skips the claude.ai login on first start)")
 	}
+	if changed, err := approveKey(doc, o.APIKey); err != nil {
+		return nil, err
+	} else if changed {
+		edits = append(edits, "approve the key for interactive sessions (customApiKeyResponses; its last 20 characters, as Claude Code keeps them)")
+	}
 	// Claude Code rewrites this file all the time; undo restores it only
 	// while it still holds exactly what kirotray wrote.
 	p.add(statePath, old, doc.bytes(), edits, true)
 	return p, nil
+}
+
+// approveKey adds the key to Claude Code's approved custom keys, so an
+// interactive session does not stop to ask "use this API key?". Claude
+// Code 2.x records a key by its last 20 characters in
+// customApiKeyResponses.approved (and a refusal in .rejected, cleared here).
+func approveKey(doc *jsonDoc, key string) (bool, error) {
+	id := key
+	if r := []rune(key); len(r) > 20 {
+		id = string(r[len(r)-20:])
+	}
+	list := func(name string) ([]string, error) {
+		raw := doc.get([]string{"customApiKeyResponses", name})
+		var out []string
+		if raw != nil {
+			if err := json.Unmarshal(raw, &out); err != nil {
+				return nil, fmt.Errorf("clientsetup: %s: customApiKeyResponses.%s is not a list of strings", doc.name, name)
+			}
+		}
+		return out, nil
+	}
+	approved, err := list("approved")
+	if err != nil {
+		return false, err
+	}
+	rejected, err := list("rejected")
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	if !slices.Contains(approved, id) {
+		val, _ := json.Marshal(append(approved, id))
+		if changed, err = doc.set([]string{"customApiKeyResponses", "approved"}, val); err != nil {
+			return false, err
+		}
+	}
+	if slices.Contains(rejected, id) {
+		val, _ := json.Marshal(slices.DeleteFunc(rejected, func(s string) bool { return s == id }))
+		c, err := doc.set([]string{"customApiKeyResponses", "rejected"}, val)
+		if err != nil {
+			return false, err
+		}
+		changed = changed || c
+	}
+	return changed, nil
 }
 
 // codexPath returns Codex's config.toml: in $CODEX_HOME, else ~/.codex.

@@ -64,24 +64,30 @@ func TestConfigureClaudeCode(t *testing.T) {
 	}{
 		{name: "missing files",
 			want:      "{\n  \"env\": {\n    " + envWant + "\n  }\n}\n",
-			wantState: "{\n  \"hasCompletedOnboarding\": true\n}\n",
+			wantState: "{\n  \"hasCompletedOnboarding\": true,\n  \"customApiKeyResponses\": {\n    \"approved\": [\"cdefghijklmnopqrstuv\"]\n  }\n}\n",
 			wantEdit:  "set env.ANTHROPIC_API_KEY = kt-01…stuv"},
 		{name: "empty files", settings: ptr(""), state: ptr(""),
 			want:      "{\n  \"env\": {\n    " + envWant + "\n  }\n}\n",
-			wantState: "{\n  \"hasCompletedOnboarding\": true\n}\n",
+			wantState: "{\n  \"hasCompletedOnboarding\": true,\n  \"customApiKeyResponses\": {\n    \"approved\": [\"cdefghijklmnopqrstuv\"]\n  }\n}\n",
 			wantEdit:  "set env.ANTHROPIC_BASE_URL = http://127.0.0.1:8317"},
 		{name: "other vars and keys kept in order",
 			settings:  ptr("{\n  \"permissions\": {\"allow\": [\"Bash(ls:*)\"]},\n  \"env\": {\n    \"DISABLE_TELEMETRY\": \"1\",\n    \"ANTHROPIC_BASE_URL\": \"https://old\"\n  },\n  \"model\": \"opus\"\n}\n"),
 			state:     ptr("{\"numStartups\": 3, \"hasCompletedOnboarding\": false, \"projects\": {}}"),
 			want:      "{\n  \"permissions\": {\"allow\": [\"Bash(ls:*)\"]},\n  \"env\": {\n    \"DISABLE_TELEMETRY\": \"1\",\n    \"ANTHROPIC_BASE_URL\": \"http://127.0.0.1:8317\",\n    \"ANTHROPIC_API_KEY\": \"" + testKey + "\"\n  },\n  \"model\": \"opus\"\n}\n",
-			wantState: "{\"numStartups\": 3, \"hasCompletedOnboarding\": true, \"projects\": {}}",
+			wantState: "{\"numStartups\": 3, \"hasCompletedOnboarding\": true, \"projects\": {}, \"customApiKeyResponses\": {\"approved\": [\"cdefghijklmnopqrstuv\"]}}",
 			wantEdit:  "set env.ANTHROPIC_BASE_URL"},
 		{name: "auth token removed",
 			settings:  ptr("{\"env\": {\"ANTHROPIC_AUTH_TOKEN\": \"other-secret\", \"X\": \"y\"}}"),
-			state:     ptr("{\"hasCompletedOnboarding\": true}"),
+			state:     ptr("{\"hasCompletedOnboarding\": true, \"customApiKeyResponses\": {\"approved\": [\"cdefghijklmnopqrstuv\"], \"rejected\": []}}"),
 			want:      "{\"env\": {\"X\": \"y\", \"ANTHROPIC_BASE_URL\": \"http://127.0.0.1:8317\", \"ANTHROPIC_API_KEY\": \"" + testKey + "\"}}",
-			wantState: "{\"hasCompletedOnboarding\": true}",
+			wantState: "{\"hasCompletedOnboarding\": true, \"customApiKeyResponses\": {\"approved\": [\"cdefghijklmnopqrstuv\"], \"rejected\": []}}",
 			wantEdit:  "remove env.ANTHROPIC_AUTH_TOKEN"},
+		{name: "a refused key is approved",
+			settings:  ptr("{}"),
+			state:     ptr("{\"hasCompletedOnboarding\": true, \"customApiKeyResponses\": {\"approved\": [\"older-key-last-20-ch\"], \"rejected\": [\"cdefghijklmnopqrstuv\"]}}"),
+			want:      "{\n  \"env\": {\n    " + envWant + "\n  }\n}",
+			wantState: "{\"hasCompletedOnboarding\": true, \"customApiKeyResponses\": {\"approved\": [\"older-key-last-20-ch\",\"cdefghijklmnopqrstuv\"], \"rejected\": []}}",
+			wantEdit:  "approve the key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,13 +181,15 @@ func TestClaudeJSONHuge(t *testing.T) {
 		t.Logf("%d MB in %v", b.Len()>>20, time.Since(start))
 		got := readFile(t, state)
 		var want string
-		if flag != "" {
-			want = strings.Replace(b.String(), "false", "true", 1)
+		approval := ",\n  \"customApiKeyResponses\": {\n    \"approved\": [\"cdefghijklmnopqrstuv\"]\n  }\n}\n"
+		if flag != "" { // the members' layout is taken from the file: here one line
+			want = strings.TrimSuffix(strings.Replace(b.String(), "false", "true", 1), "\n}\n") +
+				", \"customApiKeyResponses\": {\"approved\": [\"cdefghijklmnopqrstuv\"]}\n}\n"
 		} else {
-			want = strings.TrimSuffix(b.String(), "\n  }\n}\n") + "\n  },\n  \"hasCompletedOnboarding\": true\n}\n"
+			want = strings.TrimSuffix(b.String(), "\n  }\n}\n") + "\n  },\n  \"hasCompletedOnboarding\": true" + approval
 		}
 		if got != want {
-			t.Errorf("flag %q: more than the flag changed", flag)
+			t.Errorf("flag %q: more than the flag changed; ends %q, want %q", flag, got[max(0, len(got)-160):], want[max(0, len(want)-160):])
 		}
 		if st, _ := os.Stat(state); runtime.GOOS != "windows" && st.Mode().Perm() != 0o644 {
 			t.Errorf("mode %v, want 0644 kept", st.Mode())
@@ -267,6 +275,7 @@ func TestUndoRefusedAfterForeignEdit(t *testing.T) {
 	if _, err := ConfigureClaudeCode(o); err != nil {
 		t.Fatal(err)
 	}
+	written := readFile(t, state)
 	edited := strings.Replace(readFile(t, settings), `"a": 1`, `"a": 2`, 1)
 	writeFile(t, settings, edited, 0o600)
 	_, err := Undo(o.StateDir, ClaudeCode)
@@ -277,7 +286,7 @@ func TestUndoRefusedAfterForeignEdit(t *testing.T) {
 	if strings.Contains(err.Error(), testKey) {
 		t.Errorf("error holds the key")
 	}
-	if readFile(t, settings) != edited || readFile(t, state) != `{"hasCompletedOnboarding": true}` || !CanUndo(o.StateDir, ClaudeCode) {
+	if readFile(t, settings) != edited || readFile(t, state) != written || !CanUndo(o.StateDir, ClaudeCode) {
 		t.Fatal("a refused undo changed something")
 	}
 	if _, err := ForceUndo(o.StateDir, ClaudeCode); err != nil {
