@@ -225,7 +225,7 @@ func (e *accountsEnv) list(args []string) error {
 		e.printAccount(a, now)
 	}
 	if d.Settings.Proxy != "" || !d.Settings.RateLimit.IsZero() {
-		fmt.Fprintf(e.stdout, "\nall accounts: proxy %s, rate limit %s\n", orDefault(d.Settings.Proxy, "from the environment"), d.Settings.RateLimit)
+		fmt.Fprintf(e.stdout, "\nall accounts: proxy %s, rate limit %s\n", orDefault(app.MaskProxy(d.Settings.Proxy), "from the environment"), d.Settings.RateLimit)
 	}
 	return nil
 }
@@ -277,7 +277,7 @@ func (e *accountsEnv) printAccount(a app.AccountMeta, now time.Time) {
 		fmt.Fprintf(w, "    login:   valid until %s (then sign in again)\n", a.ClientExpiresAt.Local().Format("2006-01-02"))
 	}
 	if a.Proxy != "" || !a.RateLimit.IsZero() {
-		fmt.Fprintf(w, "    network: proxy %s, rate limit %s\n", orDefault(a.Proxy, "default"), a.RateLimit)
+		fmt.Fprintf(w, "    network: proxy %s, rate limit %s\n", orDefault(app.MaskProxy(a.Proxy), "default"), a.RateLimit)
 	}
 	if a.LastError != "" {
 		fmt.Fprintf(w, "    last error: %s\n", a.LastError)
@@ -919,7 +919,7 @@ func (e *accountsEnv) setProxy(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "Outbound proxy set to %s.\n", orDefault(v, "the default (HTTPS_PROXY from the environment, if any)"))
+	fmt.Fprintf(e.stdout, "Outbound proxy set to %s.\n", orDefault(app.MaskProxy(v), "the default (HTTPS_PROXY from the environment, if any)"))
 	return nil
 }
 

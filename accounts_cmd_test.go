@@ -158,6 +158,13 @@ func TestAccountsCommandManagesTheList(t *testing.T) {
 	if !strings.Contains(out, "proxy socks5://127.0.0.1:1080") || !strings.Contains(out, "at most 30 a minute") {
 		t.Fatalf("list: %s", out)
 	}
+	// A proxy password is stored, but never printed.
+	if out := c.must("set-proxy", "--global", "http://bob:hunter2@127.0.0.1:3128"); strings.Contains(out, "hunter2") {
+		t.Fatalf("set-proxy printed the password: %s", out)
+	}
+	if out = c.must("list"); strings.Contains(out, "hunter2") || !strings.Contains(out, "http://bob:xxxxx@127.0.0.1:3128") {
+		t.Fatalf("list shows the proxy password or not the proxy: %s", out)
+	}
 	out = c.must("remove", "work")
 	if !strings.Contains(out, `Removed account "work"`) {
 		t.Fatal(out)

@@ -50,6 +50,10 @@ func ParseProxyURL(p string) (*url.URL, error) {
 }
 
 // redactProxy hides a password in a proxy URL.
+// MaskProxy shows an outbound proxy URL with its password masked, for
+// screens and logs.
+func MaskProxy(p string) string { return redactProxy(p) }
+
 func redactProxy(p string) string {
 	if u, err := url.Parse(p); err == nil && u.User != nil {
 		if _, ok := u.User.Password(); ok {

@@ -187,7 +187,7 @@ func (s *settingsTab) fill(p app.Preferences, baseURL string, ns app.Settings, n
 	s.oidc.SetText(p.OIDC)
 	s.kiroAPI.SetText(p.KiroAPI) // sets the region too
 	s.onKiroAPI(p.KiroAPI)
-	s.outbound.SetText(ns.Proxy)
+	s.outbound.SetText(app.MaskProxy(ns.Proxy)) // a password never shows on screen
 	s.minInterval.SetText("")
 	if ns.RateLimit.MinInterval > 0 {
 		s.minInterval.SetText(time.Duration(ns.RateLimit.MinInterval).String())
@@ -277,6 +277,9 @@ func (s *settingsTab) read() (app.Preferences, app.Settings, error) {
 		return p, ns, nil
 	}
 	ns.Proxy = strings.TrimSpace(s.outbound.Text)
+	if ns.Proxy == app.MaskProxy(s.net.Proxy) {
+		ns.Proxy = s.net.Proxy // left as shown: keep the saved password
+	}
 	if strings.EqualFold(ns.Proxy, "direct") {
 		ns.Proxy = "direct"
 	} else if ns.Proxy != "" {

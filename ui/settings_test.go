@@ -331,3 +331,35 @@ func TestSettingsLaunchAtLoginRefusedForGoRun(t *testing.T) {
 		t.Fatal("launch at login saved although refused")
 	}
 }
+
+// An outbound proxy's password never shows in the form, and saving the form
+// as shown keeps it.
+func TestSettingsMasksProxyPassword(t *testing.T) {
+	test.NewTempApp(t)
+	dir := t.TempDir()
+	core := newCoreIn(t, dir, "127.0.0.1:0")
+	const withPassword = "http://bob:hunter2@127.0.0.1:3128"
+	if err := core.SetNetworkSettings(app.Settings{Proxy: withPassword}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newTestController(t, core)
+	s := newSettingsTab(c)
+	test.NewTempWindow(t, s.content)
+	if strings.Contains(s.outbound.Text, "hunter2") || !strings.Contains(s.outbound.Text, "bob:") {
+		t.Fatalf("outbound entry shows %q", s.outbound.Text)
+	}
+	s.perMinute.SetText("10") // change something else, save the form as shown
+	test.Tap(s.save)
+	if s.errorText.Visible() {
+		t.Fatalf("save: %s", s.errorText.Text)
+	}
+	ns, err := core.NetworkSettings()
+	if err != nil || ns.Proxy != withPassword || ns.RateLimit.PerMinute != 10 {
+		t.Fatalf("saved %+v, %v", ns, err)
+	}
+	s.outbound.SetText("socks5://127.0.0.1:1080") // a new one replaces it
+	test.Tap(s.save)
+	if ns, _ := core.NetworkSettings(); ns.Proxy != "socks5://127.0.0.1:1080" {
+		t.Fatalf("saved %+v", ns)
+	}
+}
