@@ -445,11 +445,7 @@ func (e *accountsEnv) checkKeychain() error {
 	if kc == nil {
 		kc = keychain.NewOS()
 	}
-	_, err := kc.Get("kirotray/probe")
-	if err == nil || errors.Is(err, keychain.ErrNotFound) {
-		return nil
-	}
-	return &app.KeychainError{Err: err}
+	return app.CheckKeychain(kc)
 }
 
 // outboundClient honours the store's global proxy for sign-in calls.
@@ -458,11 +454,7 @@ func (e *accountsEnv) outboundClient() (*http.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := s.Load()
-	if err != nil || d.Settings.Proxy == "" {
-		return nil, nil // the environment's proxy (http.DefaultTransport)
-	}
-	return app.OutboundClient(d.Settings.Proxy, 30*time.Second)
+	return s.OutboundClient()
 }
 
 func (e *accountsEnv) ideStatus(args []string) error {

@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -16,6 +12,7 @@ import (
 
 	"github.com/kirotray/kirotray/app"
 	"github.com/kirotray/kirotray/keychain"
+	"github.com/kirotray/kirotray/proxy/kirofake"
 )
 
 func TestCheckLoopback(t *testing.T) {
@@ -84,85 +81,6 @@ func startDemoUpstream(t *testing.T) (base string, stdout, logs *buf) {
 	return base, stdout, logs
 }
 
-// person acts like someone at a browser: it opens a page, fills in and
-// submits its form with the button named, and follows the redirects (to
-// kirotray's loopback callback for the portal). The last page is kept.
-type person struct {
-	client *http.Client
-	button [2]string         // name, value of the button to press
-	fields map[string]string // typed into the form's visible fields
-	last   string
-	pages  int
-}
-
-func newPerson(button, value string) *person {
-	return &person{client: &http.Client{Timeout: 10 * time.Second}, button: [2]string{button, value}}
-}
-
-var (
-	formRe  = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)">(.*?)</form>`)
-	inputRe = regexp.MustCompile(`<(?:input|button)\b[^>]*>`)
-	attrRe  = regexp.MustCompile(`(\w+)="([^"]*)"`)
-)
-
-func (p *person) open(u string) error {
-	resp, err := p.client.Get(u)
-	if err != nil {
-		return err
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	p.pages++
-	if strings.Contains(string(page), "<script") || strings.Contains(string(page), "src=") || strings.Contains(string(page), "<link") {
-		return fmt.Errorf("the page loads something: %s", page)
-	}
-	m := formRe.FindStringSubmatch(string(page))
-	if resp.StatusCode != http.StatusOK || m == nil {
-		return fmt.Errorf("no form on %s (%d): %s", u, resp.StatusCode, page)
-	}
-	form := url.Values{}
-	pressed := false
-	for _, tag := range inputRe.FindAllString(m[2], -1) {
-		a := map[string]string{}
-		for _, kv := range attrRe.FindAllStringSubmatch(tag, -1) {
-			a[kv[1]] = html.UnescapeString(kv[2])
-		}
-		switch {
-		case strings.HasPrefix(tag, "<button"):
-			if a["name"] == p.button[0] && a["value"] == p.button[1] {
-				form.Set(a["name"], a["value"])
-				pressed = true
-			}
-		case a["type"] == "hidden":
-			form.Set(a["name"], a["value"])
-		default:
-			v := a["value"]
-			if f, ok := p.fields[a["name"]]; ok {
-				v = f
-			}
-			form.Set(a["name"], v)
-		}
-	}
-	if !pressed {
-		return fmt.Errorf("no %s=%s button on the page: %s", p.button[0], p.button[1], page)
-	}
-	action, err := resp.Request.URL.Parse(m[1])
-	if err != nil {
-		return err
-	}
-	resp, err = p.client.PostForm(action.String(), form)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	last, _ := io.ReadAll(resp.Body)
-	p.last = string(last)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("submitting the form: %d %s", resp.StatusCode, last)
-	}
-	return nil
-}
-
 // TestDemoUpstream runs the command and signs in against it with
 // `kirotray accounts login`, pointed at it only by the environment it
 // prints, as a tester would: Builder ID through the device page, Google
@@ -190,23 +108,23 @@ func TestDemoUpstream(t *testing.T) {
 	env.signIn.Ports = []int{0}
 	env.signIn.Sleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() } // approved before the first poll
 
-	device := newPerson("action", "approve")
-	env.open = device.open
+	device := kirofake.NewPerson("action", "approve")
+	env.open = device.Open
 	if err := env.run([]string{"login", "builder-id"}); err != nil {
 		t.Fatalf("login builder-id: %v\n%s", err, env.stderr)
 	}
-	if device.pages != 1 || !strings.Contains(device.last, "Signed in as device-1@example.com") {
-		t.Fatalf("device page answer: %q", device.last)
+	if device.Pages() != 1 || !strings.Contains(device.LastPage(), "Signed in as device-1@example.com") {
+		t.Fatalf("device page answer: %q", device.LastPage())
 	}
 
-	portal := newPerson("login_option", "google")
-	portal.fields = map[string]string{"account": "alice"}
-	env.open = portal.open
+	portal := kirofake.NewPerson("login_option", "google")
+	portal.Press("login_option", "google", map[string]string{"account": "alice"})
+	env.open = portal.Open
 	if err := env.run([]string{"login", "google"}); err != nil {
 		t.Fatalf("login google: %v\n%s", err, env.stderr)
 	}
-	if !strings.Contains(portal.last, "You are signed in to kirotray") {
-		t.Fatalf("callback page: %q", portal.last)
+	if !strings.Contains(portal.LastPage(), "You are signed in to kirotray") {
+		t.Fatalf("callback page: %q", portal.LastPage())
 	}
 
 	s, err := app.OpenStore(env.configDir, kc)

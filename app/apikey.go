@@ -9,13 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/kirotray/kirotray/keychain"
 	"github.com/kirotray/kirotray/proxy/redact"
 )
-
-var errAddrInUse = syscall.EADDRINUSE
 
 // apiKeyID is the keychain entry holding the proxy's generated API key.
 const apiKeyID = "proxy/api-key"

@@ -256,17 +256,7 @@ const stateInterval = 100 * time.Millisecond
 func (a *App) publishLocked() {
 	a.broadcastStateLocked()
 	for ch := range a.watchers {
-		// Only publishers send, and they hold a.mu: after draining a stale
-		// state there is room.
-		select {
-		case ch <- a.st:
-		default:
-			select {
-			case <-ch:
-			default:
-			}
-			ch <- a.st
-		}
+		latestWins(ch, a.st) // only publishers send, and they hold a.mu
 	}
 }
 

@@ -500,10 +500,6 @@ func hook(step string) {
 	}
 }
 
-// tempPrefix names WriteFileAtomic's temporary files for base, so that a
-// later load can find what an interrupted write left behind.
-func tempPrefix(base string) string { return atomicfile.TempPrefix(base) }
-
 // recoverInterruptedSave deals with temporary files an interrupted Save left
 // next to path. The server had already rotated the refresh token when Save
 // began, so a complete temporary file newer than path holds the only live
@@ -513,7 +509,7 @@ func recoverInterruptedSave(path string) {
 	entries, _ := os.ReadDir(dir)
 	var temps []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), tempPrefix(base)) {
+		if strings.HasPrefix(e.Name(), atomicfile.TempPrefix(base)) {
 			temps = append(temps, filepath.Join(dir, e.Name()))
 		}
 	}

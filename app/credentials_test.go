@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kirotray/kirotray/app/atomicfile"
 	"github.com/kirotray/kirotray/proxy/redact"
 )
 
@@ -244,7 +245,7 @@ func TestLoadRecoversInterruptedSave(t *testing.T) {
 	dir := filepath.Dir(path)
 	base := time.Now().Add(-time.Hour)
 	put := func(name, content string, age time.Duration) {
-		p := filepath.Join(dir, tempPrefix("credentials.json")+name)
+		p := filepath.Join(dir, atomicfile.TempPrefix("credentials.json")+name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}

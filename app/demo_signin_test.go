@@ -2,16 +2,10 @@ package app_test
 
 import (
 	"context"
-	"fmt"
-	"html"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,98 +16,6 @@ import (
 	"github.com/kirotray/kirotray/proxy/activity"
 	"github.com/kirotray/kirotray/proxy/kirofake"
 )
-
-// browserPerson acts like someone at a browser for SignInOptions.Open: it
-// loads the page the app opened, presses the button named on its form
-// (typing fields first) and follows the redirects, to the app's loopback
-// callback for the portal. It is synchronous: the page is answered before
-// the sign-in starts waiting, so no poll or callback races it.
-type browserPerson struct {
-	mu     sync.Mutex
-	client *http.Client
-	button [2]string         // name, value
-	fields map[string]string // visible fields to type into
-	opened []string          // the URLs opened
-	last   string            // the last page seen
-}
-
-var (
-	demoFormRe  = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)">(.*?)</form>`)
-	demoInputRe = regexp.MustCompile(`<(?:input|button)\b[^>]*>`)
-	demoAttrRe  = regexp.MustCompile(`(\w+)="([^"]*)"`)
-)
-
-func (p *browserPerson) press(name, value string, fields map[string]string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.button, p.fields = [2]string{name, value}, fields
-}
-
-func (p *browserPerson) open(u string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.opened = append(p.opened, u)
-	resp, err := p.client.Get(u)
-	if err != nil {
-		return err
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	page := string(body)
-	if strings.Contains(page, "<script") || strings.Contains(page, "src=") || strings.Contains(page, "<link") {
-		return fmt.Errorf("the page loads something: %s", page)
-	}
-	m := demoFormRe.FindStringSubmatch(page)
-	if resp.StatusCode != http.StatusOK || m == nil {
-		return fmt.Errorf("no form on %s (%d): %s", u, resp.StatusCode, page)
-	}
-	form, pressed := url.Values{}, false
-	for _, tag := range demoInputRe.FindAllString(m[2], -1) {
-		a := map[string]string{}
-		for _, kv := range demoAttrRe.FindAllStringSubmatch(tag, -1) {
-			a[kv[1]] = html.UnescapeString(kv[2])
-		}
-		switch {
-		case strings.HasPrefix(tag, "<button"):
-			if a["name"] == p.button[0] && a["value"] == p.button[1] {
-				form.Set(a["name"], a["value"])
-				pressed = true
-			}
-		case a["type"] == "hidden":
-			form.Set(a["name"], a["value"])
-		default:
-			v := a["value"]
-			if f, ok := p.fields[a["name"]]; ok {
-				v = f
-			}
-			form.Set(a["name"], v)
-		}
-	}
-	if !pressed {
-		return fmt.Errorf("no %s=%s button on %s: %s", p.button[0], p.button[1], u, page)
-	}
-	action, err := resp.Request.URL.Parse(m[1])
-	if err != nil {
-		return err
-	}
-	resp, err = p.client.PostForm(action.String(), form)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ = io.ReadAll(resp.Body)
-	p.last = string(body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("submitting %s: %d %s", action, resp.StatusCode, body)
-	}
-	return nil
-}
-
-func (p *browserPerson) lastPage() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.last
-}
 
 // TestSignInAgainstDemoUpstream is what a tester does with `kirotray
 // demo-upstream`: the App pointed at the simulated Kiro only through its
@@ -126,13 +28,13 @@ func TestSignInAgainstDemoUpstream(t *testing.T) {
 	up := httptest.NewServer(fake)
 	t.Cleanup(up.Close)
 
-	person := &browserPerson{client: &http.Client{Timeout: 10 * time.Second}}
+	person := kirofake.NewPerson("action", "approve")
 	home := t.TempDir()
 	a := app.New(app.Config{
 		ConfigDir: t.TempDir(), Keychain: &keychain.Memory{}, Listen: "127.0.0.1:0", APIKey: "kt-test", Version: "test",
 		Logger:  slog.New(slog.DiscardHandler),
 		KiroAPI: up.URL, KiroAuth: up.URL, OIDC: up.URL,
-		SignIn: app.SignInOptions{Portal: up.URL, Open: person.open, Ports: []int{0},
+		SignIn: app.SignInOptions{Portal: up.URL, Open: person.Open, Ports: []int{0},
 			Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}, // approved before the first poll
 		Home: home, IDE: app.IDEOptions{Home: home, ConfigDir: home, NoProcessCheck: true},
 	})
@@ -153,17 +55,17 @@ func TestSignInAgainstDemoUpstream(t *testing.T) {
 		return m
 	}
 
-	person.press("action", "approve", nil)
+	person.Press("action", "approve", nil)
 	builder := signIn(app.SignInBuilder)
-	if !strings.Contains(person.lastPage(), "Signed in as device-1@example.com") {
-		t.Fatalf("device page answer: %s", person.lastPage())
+	if !strings.Contains(person.LastPage(), "Signed in as device-1@example.com") {
+		t.Fatalf("device page answer: %s", person.LastPage())
 	}
-	person.press("login_option", "google", map[string]string{"account": "alice"})
+	person.Press("login_option", "google", map[string]string{"account": "alice"})
 	google := signIn(app.SignInGoogle)
-	if !strings.Contains(person.lastPage(), "You are signed in to kirotray") {
-		t.Fatalf("callback page: %s", person.lastPage())
+	if !strings.Contains(person.LastPage(), "You are signed in to kirotray") {
+		t.Fatalf("callback page: %s", person.LastPage())
 	}
-	person.press("login_option", "github", nil)
+	person.Press("login_option", "github", nil)
 	github := signIn(app.SignInGitHub)
 
 	for _, c := range []struct {
@@ -253,13 +155,13 @@ func TestSignInLeavesTheDemo(t *testing.T) {
 	fake := kirofake.New(kirofake.Config{PortalPage: true, PriorUsage: true})
 	up := httptest.NewServer(fake)
 	t.Cleanup(up.Close)
-	person := &browserPerson{client: &http.Client{Timeout: 10 * time.Second}}
+	person := kirofake.NewPerson("action", "approve")
 	home := t.TempDir()
 	a := app.New(app.Config{
 		ConfigDir: t.TempDir(), Keychain: &keychain.Memory{}, Listen: "127.0.0.1:0", APIKey: "kt-test", Version: "test",
 		Logger:  slog.New(slog.DiscardHandler),
 		KiroAPI: up.URL, KiroAuth: up.URL, OIDC: up.URL,
-		SignIn: app.SignInOptions{Portal: up.URL, Open: person.open, Ports: []int{0},
+		SignIn: app.SignInOptions{Portal: up.URL, Open: person.Open, Ports: []int{0},
 			Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }},
 		Home: home, IDE: app.IDEOptions{Home: home, ConfigDir: home, NoProcessCheck: true},
 	})
@@ -274,7 +176,7 @@ func TestSignInLeavesTheDemo(t *testing.T) {
 		t.Fatalf("first start: %+v, want the demo upstream", first)
 	}
 	states := a.Watch(ctx)
-	person.press("action", "approve", nil)
+	person.Press("action", "approve", nil)
 	if _, err := a.SignIn(ctx, app.SignInRequest{Method: app.SignInBuilder}); err != nil {
 		t.Fatal(err)
 	}

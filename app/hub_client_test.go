@@ -196,24 +196,7 @@ func fixedKey(k string) func() (redact.Secret, error) {
 	return func() (redact.Secret, error) { return redact.Secret(k), nil }
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func debugLogger(w *lockedBuffer) *slog.Logger {
+func debugLogger(w *syncBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -278,7 +261,7 @@ func drain(t *testing.T, ch <-chan Envelope) {
 func TestStreamEventsDeliversInOrder(t *testing.T) {
 	const key = "sk-events-test-key-0001"
 	p := startEventsProxy(t, key)
-	var logs lockedBuffer
+	var logs syncBuffer
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	ch := StreamEvents(ctx, EventsOptions{BaseURL: p.url, Key: fixedKey(key), Logger: debugLogger(&logs)})
@@ -440,7 +423,7 @@ func TestStreamEventsWrongKey(t *testing.T) {
 	key.Store("wrong-key-5f2a9c")
 	clock := newEventsClock()
 	var dials atomic.Int64
-	var logs lockedBuffer
+	var logs syncBuffer
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	ch := StreamEvents(ctx, EventsOptions{

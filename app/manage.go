@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kirotray/kirotray/app/auth"
-	"github.com/kirotray/kirotray/keychain"
 )
 
 // The window's account and settings API. Every method may touch the disk,
@@ -126,7 +125,7 @@ func publicAccounts(views []AccountView) []PublicAccount {
 			StateUntil: v.StateUntil, LastError: v.LastError, Quota: v.Quota, Live: v.Live, ExpiresAt: v.ExpiresAt,
 			Warning: v.Warning, RequestsToday: v.RequestsToday}
 		if v.Proxy != "" {
-			out[i].Proxy = redactProxy(v.Proxy)
+			out[i].Proxy = MaskProxy(v.Proxy)
 		}
 	}
 	return out
@@ -183,6 +182,9 @@ func (a *App) accountsChanged() {
 	}
 }
 
+// latestWins puts v on ch (capacity 1), replacing a value not yet read.
+// Its callers are ch's only senders and hold a lock, so after draining a
+// stale value there is room.
 func latestWins[T any](ch chan T, v T) {
 	select {
 	case ch <- v:
@@ -367,8 +369,8 @@ func (a *App) SignIn(ctx context.Context, r SignInRequest) (AccountMeta, error) 
 	if err != nil {
 		return AccountMeta{}, err
 	}
-	if _, err := a.cfg.Keychain.Get("kirotray/probe"); err != nil && !errors.Is(err, keychain.ErrNotFound) {
-		return AccountMeta{}, &KeychainError{Err: err}
+	if err := CheckKeychain(a.cfg.Keychain); err != nil {
+		return AccountMeta{}, err
 	}
 	p := a.Preferences()
 	o := a.cfg.SignIn
@@ -383,10 +385,8 @@ func (a *App) SignIn(ctx context.Context, r SignInRequest) (AccountMeta, error) 
 		o.Open = nil
 	}
 	if o.HTTPClient == nil {
-		if d, err := s.Load(); err == nil && d.Settings.Proxy != "" {
-			if o.HTTPClient, err = OutboundClient(d.Settings.Proxy, 30*time.Second); err != nil {
-				return AccountMeta{}, err
-			}
+		if o.HTTPClient, err = s.OutboundClient(); err != nil {
+			return AccountMeta{}, err
 		}
 	}
 	var n *NewLogin

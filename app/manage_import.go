@@ -244,8 +244,11 @@ func (a *App) verifyKeys(ctx context.Context, ims []Imported) ([]UncheckedKey, e
 		}
 		if !checked {
 			checked = true
-			var err error
-			if hc, err = a.outboundClient(); err != nil {
+			s, err := a.Store()
+			if err != nil {
+				return nil, err
+			}
+			if hc, err = s.OutboundClient(); err != nil {
 				return nil, err
 			}
 		}
@@ -267,18 +270,4 @@ func (a *App) verifyKeys(ctx context.Context, ims []Imported) ([]UncheckedKey, e
 		}
 	}
 	return unchecked, nil
-}
-
-// outboundClient is the HTTP client for the store's outbound proxy; nil
-// means the environment's (http.DefaultTransport).
-func (a *App) outboundClient() (*http.Client, error) {
-	s, err := a.Store()
-	if err != nil {
-		return nil, err
-	}
-	d, err := s.Load()
-	if err != nil || d.Settings.Proxy == "" {
-		return nil, nil
-	}
-	return OutboundClient(d.Settings.Proxy, 30*time.Second)
 }

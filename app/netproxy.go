@@ -40,21 +40,18 @@ func proxyFunc(p string) (func(*http.Request) (*url.URL, error), error) {
 func ParseProxyURL(p string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(p))
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("proxy %q: want a URL like http://host:port or socks5://host:port", redactProxy(p))
+		return nil, fmt.Errorf("proxy %q: want a URL like http://host:port or socks5://host:port", MaskProxy(p))
 	}
 	switch u.Scheme {
 	case "http", "https", "socks5", "socks5h":
 		return u, nil
 	}
-	return nil, fmt.Errorf("proxy %q: scheme %q is not supported (use http, https, socks5 or socks5h)", redactProxy(p), u.Scheme)
+	return nil, fmt.Errorf("proxy %q: scheme %q is not supported (use http, https, socks5 or socks5h)", MaskProxy(p), u.Scheme)
 }
 
-// redactProxy hides a password in a proxy URL.
 // MaskProxy shows an outbound proxy URL with its password masked, for
 // screens and logs.
-func MaskProxy(p string) string { return redactProxy(p) }
-
-func redactProxy(p string) string {
+func MaskProxy(p string) string {
 	if u, err := url.Parse(p); err == nil && u.User != nil {
 		if _, ok := u.User.Password(); ok {
 			u.User = url.UserPassword(u.User.Username(), "xxxxx")
@@ -165,6 +162,17 @@ func machineIDOf(ua string) string {
 		return ""
 	}
 	return rest[j+1:]
+}
+
+// OutboundClient is the HTTP client for sign-in and key checks through
+// the store's outbound proxy; nil means the environment's
+// (http.DefaultTransport), also when the store cannot be read.
+func (s *Store) OutboundClient() (*http.Client, error) {
+	d, err := s.Load()
+	if err != nil || d.Settings.Proxy == "" {
+		return nil, nil
+	}
+	return OutboundClient(d.Settings.Proxy, 30*time.Second)
 }
 
 // OutboundClient is an HTTP client for calls to Kiro and AWS through a

@@ -531,7 +531,7 @@ func TestOutboundProxy(t *testing.T) {
 	if _, err := NewAccountsFromList(creds[:1], AccountsOptions{Proxy: "ftp://x"}); err == nil {
 		t.Fatal("an ftp proxy was accepted")
 	}
-	if got := redactProxy("socks5://u:pw@h:1"); strings.Contains(got, "pw") {
+	if got := MaskProxy("socks5://u:pw@h:1"); strings.Contains(got, "pw") {
 		t.Fatal(got)
 	}
 }

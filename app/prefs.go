@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 
 	"github.com/kirotray/kirotray/proxy"
 )
@@ -140,10 +139,11 @@ func NextFreeAddr(addr string) string {
 	return ""
 }
 
-// portUnavailable tells a port in use, or reserved by the system (Windows
-// keeps ranges for Hyper-V: "access permissions"), from other listen errors.
+// portUnavailable tells a port in use, or one the system keeps for itself
+// (Windows reserves ranges for Hyper-V: "access permissions"; a port
+// below 1024 elsewhere), from other listen errors.
 func portUnavailable(err error) bool {
-	return errors.Is(err, errAddrInUse) || errors.Is(err, syscall.EACCES) || errors.Is(err, fs.ErrPermission)
+	return errors.Is(err, errAddrInUse) || errors.Is(err, errPortReserved) || errors.Is(err, fs.ErrPermission)
 }
 
 // checkServiceURL accepts an absolute http(s) URL with a host.

@@ -172,6 +172,16 @@ func (e *KeychainError) Error() string {
 
 func (e *KeychainError) Unwrap() error { return e.Err }
 
+// CheckKeychain makes sure kc can hold secrets before a person spends time
+// on a sign-in: an unusable keychain is a *KeychainError.
+func CheckKeychain(kc keychain.Store) error {
+	_, err := kc.Get("kirotray/probe")
+	if err == nil || errors.Is(err, keychain.ErrNotFound) {
+		return nil
+	}
+	return &KeychainError{Err: err}
+}
+
 func keychainErr(err error) error {
 	if errors.Is(err, keychain.ErrUnavailable) {
 		return &KeychainError{Err: err}
